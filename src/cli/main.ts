@@ -1,1 +1,66 @@
-export {};
+import { Command, CommanderError } from 'commander';
+import { ConfigError } from '../config/types.js';
+import { EXIT, UserError } from './common.js';
+import { demoCommand } from './demo.js';
+import { initCommand } from './init.js';
+import { runCommand } from './run.js';
+import { statusCommand } from './status.js';
+
+const VERSION = '0.1.0';
+
+function program(): Command {
+  const p = new Command('fedsync')
+    .description('Keep one directory identical on every node of a cluster through a shared S3 bucket')
+    .version(VERSION)
+    .option('-c, --config <file>', 'config file (default: $FEDSYNC_CONFIG, then /etc/fedsync/fedsync.toml)')
+    .showHelpAfterError()
+    .exitOverride();
+  const global = () => p.opts<{ config?: string }>();
+
+  p.command('init')
+    .description('prepare this node: state, node id, root marker, and the store (first node)')
+    .option('--set <name>', 'only this sync set')
+    .action(async (o: { set?: string }) => done(await initCommand({ ...global(), ...o })));
+  p.command('run')
+    .description('one sync cycle for the heavyweight sets (run it from cron every minute)')
+    .option('--set <name>', 'only this sync set (any mode)')
+    .option('--dry-run', 'print what would be published and applied; change nothing')
+    .option('--loop', 'repeat every `interval` until stopped (for service managers)')
+    .option('--force', 'go ahead even if more than max_delete would be deleted')
+    .action(async (o: { set?: string; dryRun?: boolean; loop?: boolean; force?: boolean }) => done(await runCommand({ ...global(), ...o })));
+  p.command('status')
+    .description('last cycle, pending changes and peers of each set; exit 0 healthy, 1 failed, 2 stale')
+    .option('--json', 'machine-readable output')
+    .option('--set <name>', 'only this sync set')
+    .action(async (o: { json?: boolean; set?: string }) => done(await statusCommand({ ...global(), ...o })));
+  p.command('demo')
+    .description('build a three-node federation in a temp directory and show it converge')
+    .option('--keep', 'keep the demo directory afterwards')
+    .action(async (o: { keep?: boolean }) => done(await demoCommand(o)));
+  return p;
+}
+
+let exitCode = 0;
+function done(code: number): void {
+  exitCode = code;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  try {
+    await program().parseAsync(argv);
+    return exitCode;
+  } catch (err) {
+    if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : EXIT.usage;
+    if (err instanceof ConfigError) {
+      process.stderr.write(`fedsync: ${err.message}\n`);
+      return EXIT.usage;
+    }
+    if (err instanceof UserError) {
+      process.stderr.write(`fedsync: ${err.message}\n`);
+      return err.exitCode;
+    }
+    process.stderr.write(`fedsync: ${(err as Error).message ?? String(err)}\n`);
+    if (process.env.FEDSYNC_DEBUG) process.stderr.write(`${(err as Error).stack}\n`);
+    return EXIT.failed;
+  }
+}

@@ -5,7 +5,7 @@ export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' |
 export type Adopt = 'keep-both' | 'remote' | 'local';
 
 export interface StoreConfig {
-  /** `s3://bucket/prefix` or `file:///dir`. */
+  /** `s3://bucket/prefix` or `file:///dir`, normalised (no trailing slash, no empty segment). */
   url: string;
   /** Custom S3 endpoint (Ceph RGW, MinIO, ...); unset for AWS. */
   endpoint?: string;
@@ -20,7 +20,7 @@ export type MaxDelete = { kind: 'fraction'; value: number } | { kind: 'count'; v
 
 export interface SetConfig {
   name: string;
-  /** Absolute path of the synchronised root. */
+  /** Absolute path of the synchronised root, normalised, without a trailing slash. */
   path: string;
   mode: Mode;
   /** gitignore-style patterns, relative to the root. */
@@ -72,6 +72,7 @@ export class ConfigError extends Error {
   constructor(
     message: string,
     readonly file: string,
+    /** The key path, e.g. `sync[1].delay` (arrays of tables are counted from 0). */
     readonly key?: string,
   ) {
     super(message);

@@ -1,0 +1,18 @@
+import type { BigIntStats } from 'node:fs';
+
+/**
+ * What change detection compares: size, mtime and ctime to the nanosecond, and inode. Any
+ * write, rename-over, chmod or touch changes at least one of them.
+ */
+export function statKey(st: BigIntStats): string {
+  return `${st.size}:${st.mtimeNs}:${st.ctimeNs}:${st.ino}`;
+}
+
+export function mtimeMs(st: BigIntStats): number {
+  return Number(st.mtimeNs / 1_000_000n);
+}
+
+/** Permission bits only: set-id and sticky bits never travel between nodes. */
+export function permBits(st: BigIntStats): number {
+  return Number(st.mode) & 0o777;
+}

@@ -1,0 +1,208 @@
+import Database from 'better-sqlite3';
+import { chmodSync, mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import type { Entry, Kind } from '../sync/record.js';
+import type { VersionVector } from '../sync/vv.js';
+import { MIGRATIONS } from './schema.js';
+
+/** An entry as the manifest keeps it: the federation state plus the last local stat. */
+export interface LocalEntry extends Entry {
+  stat: string | null;
+}
+
+export interface Peer {
+  node: string;
+  name: string;
+  role: string;
+  cursor: number;
+  headEtag: string | null;
+  headSeq: number;
+  heartbeat: string | null;
+  error: string | null;
+}
+
+interface FileRow {
+  path: string;
+  kind: string;
+  digest: string | null;
+  size: number;
+  mode: number;
+  mtime: number;
+  target: string | null;
+  vv: string;
+  hlc: string;
+  author: string;
+  stat: string | null;
+}
+
+function fromRow(r: FileRow): LocalEntry {
+  return { ...r, kind: r.kind as Kind, vv: JSON.parse(r.vv) as VersionVector };
+}
+
+/**
+ * The node's SQLite database for one sync set. Synchronous by design (better-sqlite3): each
+ * step of the protocol commits its local effects in one transaction.
+ */
+export class Manifest {
+  readonly db: Database.Database;
+  private readonly st;
+
+  constructor(readonly file: string) {
+    mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+    this.db = new Database(file);
+    chmodSync(file, 0o600);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('synchronous = NORMAL');
+    this.db.pragma('busy_timeout = 5000');
+    this.migrate();
+    this.st = {
+      getMeta: this.db.prepare<[string], { value: string }>('SELECT value FROM meta WHERE key = ?'),
+      setMeta: this.db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value'),
+      getFile: this.db.prepare<[string], FileRow>('SELECT * FROM files WHERE path = ?'),
+      allFiles: this.db.prepare<[], FileRow>('SELECT * FROM files'),
+      putFile: this.db.prepare(
+        `INSERT INTO files (path, kind, digest, size, mode, mtime, target, vv, hlc, author, stat)
+         VALUES (@path, @kind, @digest, @size, @mode, @mtime, @target, @vv, @hlc, @author, @stat)
+         ON CONFLICT(path) DO UPDATE SET kind = excluded.kind, digest = excluded.digest, size = excluded.size,
+           mode = excluded.mode, mtime = excluded.mtime, target = excluded.target, vv = excluded.vv,
+           hlc = excluded.hlc, author = excluded.author, stat = excluded.stat`,
+      ),
+      byDigest: this.db.prepare<[string], FileRow>("SELECT * FROM files WHERE digest = ? AND kind = 'file'"),
+      setStat: this.db.prepare('UPDATE files SET stat = ? WHERE path = ?'),
+      countLive: this.db.prepare<[], { n: number }>("SELECT count(*) AS n FROM files WHERE kind != 'deleted'"),
+      addOutbox: this.db.prepare('INSERT INTO outbox (seq, idx, record) VALUES (?, ?, ?)'),
+      outboxSeqs: this.db.prepare<[], { seq: number; n: number }>('SELECT seq, count(*) AS n FROM outbox GROUP BY seq ORDER BY seq'),
+      outboxOf: this.db.prepare<[number], { idx: number; record: string }>('SELECT idx, record FROM outbox WHERE seq = ? ORDER BY idx'),
+      dropOutboxRow: this.db.prepare('DELETE FROM outbox WHERE seq = ? AND idx = ?'),
+      clearOutboxThrough: this.db.prepare('DELETE FROM outbox WHERE seq <= ?'),
+      lastOutbox: this.db.prepare<[], { seq: number; idx: number }>('SELECT seq, idx FROM outbox ORDER BY seq DESC, idx DESC LIMIT 1'),
+      peers: this.db.prepare<[], Record<string, unknown>>('SELECT * FROM peers ORDER BY node'),
+      putPeer: this.db.prepare(
+        `INSERT INTO peers (node, name, role, cursor, head_etag, head_seq, heartbeat, error)
+         VALUES (@node, @name, @role, @cursor, @headEtag, @headSeq, @heartbeat, @error)
+         ON CONFLICT(node) DO UPDATE SET name = excluded.name, role = excluded.role, cursor = excluded.cursor,
+           head_etag = excluded.head_etag, head_seq = excluded.head_seq, heartbeat = excluded.heartbeat, error = excluded.error`,
+      ),
+      hasBlob: this.db.prepare<[string], { stored_at: number }>('SELECT stored_at FROM blobs WHERE digest = ?'),
+      addBlob: this.db.prepare('INSERT INTO blobs (digest, stored_at) VALUES (?, ?) ON CONFLICT(digest) DO UPDATE SET stored_at = max(stored_at, excluded.stored_at)'),
+    };
+  }
+
+  private migrate(): void {
+    const version = this.db.pragma('user_version', { simple: true }) as number;
+    if (version > MIGRATIONS.length) {
+      throw new Error(`manifest ${this.file} was written by a newer fedsync (schema ${version}); upgrade fedsync`);
+    }
+    for (let v = version; v < MIGRATIONS.length; v++) {
+      this.db.transaction(() => {
+        this.db.exec(MIGRATIONS[v]!);
+        this.db.pragma(`user_version = ${v + 1}`);
+      })();
+    }
+  }
+
+  transaction<T>(fn: () => T): T {
+    return this.db.transaction(fn)();
+  }
+
+  getMeta(key: string): string | undefined {
+    return this.st.getMeta.get(key)?.value;
+  }
+
+  setMeta(key: string, value: string | number): void {
+    this.st.setMeta.run(key, String(value));
+  }
+
+  getEntry(path: string): LocalEntry | undefined {
+    const r = this.st.getFile.get(path);
+    return r ? fromRow(r) : undefined;
+  }
+
+  allEntries(): Map<string, LocalEntry> {
+    const out = new Map<string, LocalEntry>();
+    for (const r of this.st.allFiles.iterate()) out.set(r.path, fromRow(r));
+    return out;
+  }
+
+  /** Files whose content has this digest (candidates for a local copy instead of a download). */
+  entriesWithDigest(digest: string): LocalEntry[] {
+    return this.st.byDigest.all(digest).map(fromRow);
+  }
+
+  putEntry(e: Entry, stat: string | null): void {
+    this.st.putFile.run({
+      path: e.path,
+      kind: e.kind,
+      digest: e.digest,
+      size: e.size,
+      mode: e.mode,
+      mtime: e.mtime,
+      target: e.target,
+      vv: JSON.stringify(e.vv),
+      hlc: e.hlc,
+      author: e.author,
+      stat,
+    });
+  }
+
+  setStat(path: string, stat: string | null): void {
+    this.st.setStat.run(stat, path);
+  }
+
+  liveCount(): number {
+    return this.st.countLive.get()!.n;
+  }
+
+  /** Queues records into the outbox at the given segment number, after what is there. */
+  addToOutbox(seq: number, records: string[]): void {
+    const last = this.st.lastOutbox.get();
+    let idx = last && last.seq === seq ? last.idx + 1 : 0;
+    for (const r of records) this.st.addOutbox.run(seq, idx++, r);
+  }
+
+  outboxSegments(): { seq: number; count: number }[] {
+    return this.st.outboxSeqs.all().map((r) => ({ seq: r.seq, count: r.n }));
+  }
+
+  outboxRecords(seq: number): { idx: number; record: string }[] {
+    return this.st.outboxOf.all(seq);
+  }
+
+  dropOutboxRecord(seq: number, idx: number): void {
+    this.st.dropOutboxRow.run(seq, idx);
+  }
+
+  clearOutboxThrough(seq: number): void {
+    this.st.clearOutboxThrough.run(seq);
+  }
+
+  peers(): Peer[] {
+    return this.st.peers.all().map((r) => ({
+      node: r.node as string,
+      name: r.name as string,
+      role: r.role as string,
+      cursor: r.cursor as number,
+      headEtag: r.head_etag as string | null,
+      headSeq: r.head_seq as number,
+      heartbeat: r.heartbeat as string | null,
+      error: r.error as string | null,
+    }));
+  }
+
+  putPeer(p: Peer): void {
+    this.st.putPeer.run(p);
+  }
+
+  /** When the blob was last known to be stored (ms), or undefined if not known at all. */
+  blobStoredAt(digest: string): number | undefined {
+    return this.st.hasBlob.get(digest)?.stored_at;
+  }
+
+  addBlob(digest: string, at = Date.now()): void {
+    this.st.addBlob.run(digest, at);
+  }
+
+  close(): void {
+    this.db.close();
+  }
+}

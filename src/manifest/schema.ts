@@ -1,0 +1,51 @@
+/**
+ * Manifest schema, one migration per version. `PRAGMA user_version` records how many have
+ * run; a database from a newer fedsync is refused rather than guessed at.
+ */
+export const MIGRATIONS: string[] = [
+  `
+  CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+  -- The federation state of every path this node knows, and what it last saw on its disk.
+  CREATE TABLE files (
+    path   TEXT PRIMARY KEY,
+    kind   TEXT NOT NULL,
+    digest TEXT,
+    size   INTEGER NOT NULL,
+    mode   INTEGER NOT NULL,
+    mtime  INTEGER NOT NULL,
+    target TEXT,
+    vv     TEXT NOT NULL,
+    hlc    TEXT NOT NULL,
+    author TEXT NOT NULL,
+    -- "size:mtime_ns:ctime_ns:ino" when last scanned or written; NULL when not on disk or
+    -- unknown (forces a hash on the next scan).
+    stat   TEXT
+  ) WITHOUT ROWID;
+  CREATE INDEX files_digest ON files (digest) WHERE digest IS NOT NULL;
+  -- Local changes recorded but not yet committed by a head write. seq is the journal
+  -- segment they go into; idx keeps their order inside it.
+  CREATE TABLE outbox (
+    seq    INTEGER NOT NULL,
+    idx    INTEGER NOT NULL,
+    record TEXT NOT NULL,
+    PRIMARY KEY (seq, idx)
+  ) WITHOUT ROWID;
+  -- What this node knows of every other node, and how far it has read their journals.
+  CREATE TABLE peers (
+    node      TEXT PRIMARY KEY,
+    name      TEXT NOT NULL DEFAULT '',
+    role      TEXT NOT NULL DEFAULT '',
+    cursor    INTEGER NOT NULL DEFAULT 0,
+    head_etag TEXT,
+    head_seq  INTEGER NOT NULL DEFAULT 0,
+    heartbeat TEXT,
+    error     TEXT
+  ) WITHOUT ROWID;
+  -- Blobs known to be in the store (stored by this node, or named by a committed record),
+  -- so publishing needs no HEAD request per file.
+  CREATE TABLE blobs (
+    digest    TEXT PRIMARY KEY,
+    stored_at INTEGER NOT NULL
+  ) WITHOUT ROWID;
+  `,
+];

@@ -1,0 +1,255 @@
+import { randomBytes } from 'node:crypto';
+import { createWriteStream, lchownSync, mkdirSync, renameSync, rmdirSync, symlinkSync, unlinkSync } from 'node:fs';
+import { chmod, chown, copyFile, lutimes, open, rm, utimes } from 'node:fs/promises';
+import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { hashFile, VerifyStream, DigestMismatchError } from '../fsutil/hash.js';
+import { resolveOwner } from '../fsutil/owner.js';
+import { mapLimit } from '../util/pool.js';
+import type { SetContext } from './context.js';
+import { conflictPath } from './conflict.js';
+import { diskMatches, diskState, ensureParents, RejectedRecord } from './disk.js';
+import { blobKey } from './layout.js';
+import type { Decision } from './plan.js';
+import { MARKER_DIR, type Entry } from './record.js';
+
+const DOWNLOADS_IN_FLIGHT = 8;
+
+export interface ApplyOutcome {
+  /** Paths whose local version was moved aside; they must be scanned and published. */
+  keptAside: string[];
+  /** Directories created only because a record needed a parent. */
+  madeParents: string[];
+  /** The first error that should stop cursors from moving (store or local disk trouble). */
+  retryable: Error | null;
+}
+
+/**
+ * Carries out the decisions: deletions deepest first, then directories parent first, then
+ * files and symlinks (downloads in parallel). Every write goes to `<root>/.fedsync/tmp`, is
+ * verified, given its mode and mtime, and renamed into place; the manifest records the stat
+ * the tool itself produced, so nothing echoes back as a local change.
+ */
+export async function applyDecisions(ctx: SetContext, decisions: Decision[]): Promise<ApplyOutcome> {
+  const out: ApplyOutcome = { keptAside: [], madeParents: [], retryable: null };
+  const tmpDir = join(ctx.set.path, MARKER_DIR, 'tmp');
+  mkdirSync(tmpDir, { recursive: true, mode: 0o700 });
+  const owner = ctx.set.owner && process.getuid?.() === 0 ? resolveOwner(ctx.set.owner) : null;
+  const w = new Writer(ctx, tmpDir, owner, out);
+
+  const guarded = async (d: Decision, fn: () => Promise<void> | void): Promise<void> => {
+    try {
+      await fn();
+    } catch (err) {
+      if (err instanceof RejectedRecord || err instanceof DigestMismatchError || err instanceof MissingBlob) {
+        ctx.stats.rejected++;
+        ctx.log.error({ path: d.path, from: d.final.author, reason: (err as Error).message }, 'rejected a remote record');
+        return;
+      }
+      ctx.log.error({ path: d.path, err: (err as Error).message }, 'could not apply a remote change; will retry');
+      out.retryable ??= err as Error;
+    }
+  };
+
+  const records = decisions.filter((d) => d.op === 'record');
+  const deletes = decisions.filter((d) => d.op === 'delete').sort((a, b) => (a.path < b.path ? 1 : -1));
+  const dirs = decisions.filter((d) => d.op !== 'record' && d.op !== 'delete' && d.final.kind === 'dir').sort((a, b) => (a.path < b.path ? -1 : 1));
+  const leaves = decisions.filter((d) => (d.op === 'write' || d.op === 'meta') && d.final.kind !== 'dir');
+
+  ctx.manifest.transaction(() => {
+    for (const d of records) ctx.manifest.putEntry(d.final, d.local?.stat ?? null);
+  });
+  // Content already on this disk (a rename elsewhere, a copy) is taken before deletions run.
+  const staged = new Map<Decision, string>();
+  for (const d of leaves) {
+    if (d.op !== 'write' || d.final.kind !== 'file') continue;
+    await guarded(d, async () => {
+      const tmp = await w.copyLocal(d.final);
+      if (tmp) staged.set(d, tmp);
+    });
+  }
+  for (const d of deletes) await guarded(d, () => w.remove(d));
+  for (const d of dirs) await guarded(d, () => w.dir(d));
+  await mapLimit(leaves, DOWNLOADS_IN_FLIGHT, (d) => guarded(d, () => w.leaf(d, staged.get(d))));
+  for (const tmp of staged.values()) await rm(tmp, { force: true });
+  return out;
+}
+
+class MissingBlob extends Error {
+  override name = 'MissingBlob';
+}
+
+/** The file-system side of applying, one path at a time. */
+class Writer {
+  constructor(
+    private readonly ctx: SetContext,
+    private readonly tmpDir: string,
+    private readonly owner: { uid: number; gid: number } | null,
+    private readonly out: ApplyOutcome,
+  ) {}
+
+  private abs(rel: string): string {
+    return join(this.ctx.set.path, rel);
+  }
+
+  private tmpName(): string {
+    return join(this.tmpDir, `${randomBytes(8).toString('hex')}.tmp`);
+  }
+
+  private parents(rel: string): void {
+    this.out.madeParents.push(...ensureParents(this.ctx.set.path, rel));
+  }
+
+  /**
+   * Whatever is at the path must be replaceable: exactly what the manifest recorded (the
+   * version the remote record supersedes). Anything else is a local change nobody has seen:
+   * it is moved aside as a conflict copy, so nothing is lost.
+   */
+  private clearWay(d: Decision): void {
+    const disk = diskState(this.ctx.set.path, d.path);
+    if (!disk) return;
+    if (d.keepLocal || !diskMatches(d.local, disk)) {
+      this.keepAside(d.path);
+      return;
+    }
+    if (disk.kind === 'dir' && d.final.kind !== 'dir') {
+      try {
+        rmdirSync(this.abs(d.path));
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOTEMPTY' && (err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+        this.keepAside(d.path);
+      }
+    } else if (d.final.kind === 'dir' && disk.kind !== 'dir') {
+      unlinkSync(this.abs(d.path));
+    }
+  }
+
+  private keepAside(rel: string): void {
+    const { manifest, nodeName, set } = this.ctx;
+    const copy = conflictPath(rel, nodeName, new Date(), (p) => diskState(set.path, p) !== null || (manifest.getEntry(p)?.kind ?? 'deleted') !== 'deleted');
+    renameSync(this.abs(rel), this.abs(copy));
+    this.out.keptAside.push(copy);
+    this.ctx.stats.conflicts++;
+    this.ctx.log.warn({ path: rel, copy }, 'conflict: the local version is kept as a conflict copy');
+  }
+
+  async remove(d: Decision): Promise<void> {
+    const disk = diskState(this.ctx.set.path, d.path);
+    if (disk && !diskMatches(d.local, disk)) {
+      // Changed here since the last scan: a modification beats a deletion. The next scan
+      // sees the file against the tombstone and publishes it as a new version.
+      this.ctx.manifest.putEntry(d.final, null);
+      return;
+    }
+    if (disk?.kind === 'dir') {
+      try {
+        rmdirSync(this.abs(d.path));
+      } catch (err) {
+        // Not empty: something here still lives in it. Keeping the directory is the only
+        // safe choice; the next scan publishes it again.
+        if ((err as NodeJS.ErrnoException).code !== 'ENOTEMPTY' && (err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+        this.ctx.manifest.putEntry(d.final, null);
+        return;
+      }
+    } else if (disk) unlinkSync(this.abs(d.path));
+    this.ctx.manifest.putEntry(d.final, null);
+    this.ctx.stats.deleted++;
+  }
+
+  async dir(d: Decision): Promise<void> {
+    this.parents(d.path);
+    this.clearWay(d);
+    const abs = this.abs(d.path);
+    mkdirSync(abs, { recursive: true, mode: d.final.mode });
+    await chmod(abs, d.final.mode);
+    if (this.owner) await chown(abs, this.owner.uid, this.owner.gid);
+    this.ctx.manifest.putEntry(d.final, 'dir');
+    this.ctx.stats.applied++;
+  }
+
+  async leaf(d: Decision, staged: string | undefined): Promise<void> {
+    const e = d.final;
+    this.parents(d.path);
+    let tmp: string;
+    if (e.kind === 'symlink') {
+      tmp = this.tmpName();
+      symlinkSync(e.target!, tmp);
+      if (this.owner) lchownSync(tmp, this.owner.uid, this.owner.gid);
+      await lutimes(tmp, e.mtime / 1000, e.mtime / 1000);
+    } else if (d.op === 'meta' && diskMatches(d.local, diskState(this.ctx.set.path, d.path)) && !d.keepLocal) {
+      // Same bytes already here: only mode and mtime change, in place.
+      await this.finish(this.abs(d.path), e);
+      this.record(d);
+      return;
+    } else {
+      tmp = staged ?? (await this.download(e));
+    }
+    try {
+      if (e.kind === 'file') await this.finish(tmp, e);
+      this.clearWay(d);
+      renameSync(tmp, this.abs(d.path));
+    } catch (err) {
+      await rm(tmp, { force: true });
+      throw err;
+    }
+    this.record(d);
+  }
+
+  private record(d: Decision): void {
+    const disk = diskState(this.ctx.set.path, d.path);
+    this.ctx.manifest.putEntry(d.final, disk?.stat ?? null);
+    this.ctx.stats.applied++;
+  }
+
+  private async finish(path: string, e: Entry): Promise<void> {
+    await chmod(path, e.mode);
+    if (this.owner) await chown(path, this.owner.uid, this.owner.gid);
+    await utimes(path, e.mtime / 1000, e.mtime / 1000);
+  }
+
+  /** Fetches a blob into a temp file, verified against its digest and size, synced to disk. */
+  private async download(e: Entry): Promise<string> {
+    const body = await this.ctx.store.getStream(blobKey(e.digest!));
+    if (!body) throw new MissingBlob(`blob ${e.digest} is not in the store`);
+    const tmp = this.tmpName();
+    try {
+      await pipeline(body, new VerifyStream(e.digest!, e.size, `blob ${e.digest!.slice(0, 12)}`), createWriteStream(tmp, { mode: 0o600 }));
+      await syncFile(tmp);
+    } catch (err) {
+      await rm(tmp, { force: true });
+      throw err;
+    }
+    this.ctx.stats.bytesDown += e.size;
+    return tmp;
+  }
+
+  /** A verified copy of content this node already has at another path, or null. */
+  async copyLocal(e: Entry): Promise<string | null> {
+    for (const src of this.ctx.manifest.entriesWithDigest(e.digest!)) {
+      if (!diskMatches(src, diskState(this.ctx.set.path, src.path))) continue;
+      const tmp = this.tmpName();
+      try {
+        await copyFile(this.abs(src.path), tmp);
+        const h = await hashFile(tmp);
+        if (h.digest === e.digest && h.size === e.size) {
+          await syncFile(tmp);
+          return tmp;
+        }
+      } catch {
+        // The source moved under us; fall back to the store.
+      }
+      await rm(tmp, { force: true });
+    }
+    return null;
+  }
+}
+
+async function syncFile(path: string): Promise<void> {
+  const fh = await open(path, 'r');
+  try {
+    await fh.datasync();
+  } finally {
+    await fh.close();
+  }
+}
+

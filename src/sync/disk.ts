@@ -1,0 +1,57 @@
+import { lstatSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { statKey } from '../fsutil/stat.js';
+import type { LocalEntry } from '../manifest/manifest.js';
+
+/** What is at a path on disk right now, in the terms the manifest compares. */
+export interface DiskState {
+  kind: 'file' | 'symlink' | 'dir' | 'other';
+  stat: string;
+}
+
+export function diskState(root: string, rel: string): DiskState | null {
+  const st = lstatSync(join(root, rel), { bigint: true, throwIfNoEntry: false });
+  if (!st) return null;
+  if (st.isDirectory()) return { kind: 'dir', stat: 'dir' };
+  if (st.isFile()) return { kind: 'file', stat: statKey(st) };
+  if (st.isSymbolicLink()) return { kind: 'symlink', stat: statKey(st) };
+  return { kind: 'other', stat: statKey(st) };
+}
+
+/**
+ * Whether the disk still holds exactly what the manifest last recorded for the path. When it
+ * does not, the path carries a local change that no scan has recorded yet, and a remote
+ * state must not simply replace it (DESIGN rule 3).
+ */
+export function diskMatches(local: LocalEntry | undefined, disk: DiskState | null): boolean {
+  if (!local || local.kind === 'deleted') return disk === null;
+  if (!disk) return false;
+  if (local.kind === 'dir') return disk.kind === 'dir';
+  return disk.kind === local.kind && local.stat !== null && disk.stat === local.stat;
+}
+
+/** A remote record that can never be applied here (hostile or impossible): skip it, log it. */
+export class RejectedRecord extends Error {
+  override name = 'RejectedRecord';
+}
+
+/**
+ * Makes sure every parent of `rel` is a real directory, creating missing ones. A parent that
+ * is a symlink would let a record write outside the root, so the record is rejected; one that
+ * is a file is a type conflict the record cannot resolve on its own.
+ * Returns the directories it created.
+ */
+export function ensureParents(root: string, rel: string): string[] {
+  const segs = rel.split('/');
+  const created: string[] = [];
+  for (let i = 1; i < segs.length; i++) {
+    const p = segs.slice(0, i).join('/');
+    const st = lstatSync(join(root, p), { throwIfNoEntry: false });
+    if (!st) {
+      mkdirSync(join(root, p), { mode: 0o755 });
+      created.push(p);
+    } else if (st.isSymbolicLink()) throw new RejectedRecord(`parent "${p}" is a symlink`);
+    else if (!st.isDirectory()) throw new RejectedRecord(`parent "${p}" is not a directory`);
+  }
+  return created;
+}

@@ -1,0 +1,25 @@
+/** Key names inside a set's prefix (DESIGN.md, "Layout in the store"). */
+export const FORMAT_KEY = 'format.json';
+export const HEADS_PREFIX = 'heads/';
+export const JOURNAL_PREFIX = 'journal/';
+export const BLOBS_PREFIX = 'blobs/';
+export const SNAPSHOTS_PREFIX = 'snapshots/';
+export const BUNDLES_PREFIX = 'bundles/';
+
+export function headKey(node: string): string {
+  return `${HEADS_PREFIX}${node}.json`;
+}
+
+/** The node a head key belongs to, or null for anything else under heads/. */
+export function headNode(key: string): string | null {
+  const m = /^heads\/([a-z2-7]{26})\.json$/.exec(key);
+  return m ? m[1]! : null;
+}
+
+export function segmentKey(node: string, seq: number): string {
+  return `${JOURNAL_PREFIX}${node}/${String(seq).padStart(12, '0')}`;
+}
+
+export function blobKey(digest: string): string {
+  return `${BLOBS_PREFIX}${digest.slice(0, 2)}/${digest}`;
+}

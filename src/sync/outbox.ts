@@ -1,0 +1,49 @@
+import type { SetContext } from './context.js';
+import { recordJson } from './record.js';
+import type { Change } from './scan.js';
+import { MAX_SEGMENT_RECORDS } from './segment.js';
+
+/** Manifest meta keys of the publishing side. */
+export const META = {
+  /** The seq of the last head this node wrote: what the federation can see. */
+  publishedSeq: 'published_seq',
+  /** The highest segment stored; a stored segment is never rewritten with other content. */
+  storedSeq: 'stored_seq',
+  hlc: 'hlc',
+  headAt: 'head_at',
+  headAcks: 'head_acks',
+} as const;
+
+export function metaNumber(ctx: SetContext, key: string): number {
+  return Number(ctx.manifest.getMeta(key) ?? 0);
+}
+
+/**
+ * Records local changes (DESIGN rule 2, first step): in one manifest transaction each new
+ * state becomes the path's entry and is queued in the outbox under the segment it will be
+ * published in. After this commit a crash cannot lose the change: the next run publishes it.
+ */
+export function recordChanges(ctx: SetContext, changes: Change[], restat: [string, string][] = []): void {
+  const m = ctx.manifest;
+  m.transaction(() => {
+    let pending = changes.map((c) => {
+      m.putEntry(c.entry, c.stat);
+      return recordJson(c.entry);
+    });
+    for (const [path, stat] of restat) m.setStat(path, stat);
+    while (pending.length > 0) {
+      const { seq, room } = openSegment(ctx);
+      m.addToOutbox(seq, pending.slice(0, room));
+      pending = pending.slice(room);
+    }
+    m.setMeta(META.hlc, ctx.clock.current);
+  });
+}
+
+/** The outbox segment new records go into, and how many more it takes. */
+function openSegment(ctx: SetContext): { seq: number; room: number } {
+  const stored = Math.max(metaNumber(ctx, META.storedSeq), metaNumber(ctx, META.publishedSeq));
+  const last = ctx.manifest.outboxSegments().at(-1);
+  if (last && last.seq > stored && last.count < MAX_SEGMENT_RECORDS) return { seq: last.seq, room: MAX_SEGMENT_RECORDS - last.count };
+  return { seq: Math.max(stored, last?.seq ?? 0) + 1, room: MAX_SEGMENT_RECORDS };
+}

@@ -1,0 +1,144 @@
+import { createReadStream } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { createHash } from 'node:crypto';
+import { DigestMismatchError, VerifyStream } from '../fsutil/hash.js';
+import { mapLimit } from '../util/pool.js';
+import type { SetContext } from './context.js';
+import { encodeHead, type Head } from './head.js';
+import { blobKey, headKey, segmentKey } from './layout.js';
+import { META, metaNumber } from './outbox.js';
+import type { Entry } from './record.js';
+import { encodeSegment } from './segment.js';
+
+const UPLOADS_IN_FLIGHT = 8;
+/** Files up to this size are read whole, hashed and sent in one request. */
+const SMALL_FILE = 8 * 1024 * 1024;
+
+/**
+ * Publishes the outbox (DESIGN rule 2): for each pending segment, its blobs, then the
+ * segment itself, then one head raising `seq` over all of them. Every step is idempotent,
+ * so a crash anywhere is repaired by simply running again: a stored segment is never
+ * rebuilt, and the head is the commit point readers trust.
+ */
+export async function publishOutbox(ctx: SetContext): Promise<number> {
+  const segments = ctx.manifest.outboxSegments();
+  if (segments.length === 0) return 0;
+  let published = 0;
+  for (const { seq } of segments) {
+    if (seq > metaNumber(ctx, META.storedSeq)) {
+      await storeBlobs(ctx, seq);
+      const records = ctx.manifest.outboxRecords(seq).map((r) => JSON.parse(r.record) as Entry);
+      await ctx.store.put(segmentKey(ctx.nodeId, seq), encodeSegment(ctx.nodeId, seq, records));
+      ctx.manifest.setMeta(META.storedSeq, seq);
+    }
+    published += ctx.manifest.outboxRecords(seq).length;
+  }
+  const last = segments.at(-1)!.seq;
+  await writeHead(ctx, last);
+  ctx.manifest.transaction(() => ctx.manifest.clearOutboxThrough(last));
+  ctx.stats.published += published;
+  return published;
+}
+
+/**
+ * Uploads every blob the segment's records name that the store does not have yet. Content
+ * is read back from disk and must still hash to the record's digest; if no path holds it any
+ * more (changed since the scan), the records naming it are dropped from the unpublished
+ * segment and their paths are rescanned next cycle.
+ */
+async function storeBlobs(ctx: SetContext, seq: number): Promise<void> {
+  const rows = ctx.manifest.outboxRecords(seq).map((r) => ({ idx: r.idx, entry: JSON.parse(r.record) as Entry }));
+  const sources = new Map<string, { size: number; paths: string[] }>();
+  for (const { entry } of rows) {
+    // A blob stored long ago may be near garbage collection: store it again to refresh it.
+    if (entry.kind !== 'file' || (ctx.manifest.blobStoredAt(entry.digest!) ?? 0) > Date.now() - ctx.set.gcGrace / 2) continue;
+    const s = sources.get(entry.digest!) ?? { size: entry.size, paths: [] };
+    s.paths.unshift(entry.path);
+    sources.set(entry.digest!, s);
+  }
+  const lost: string[] = [];
+  await mapLimit([...sources], UPLOADS_IN_FLIGHT, async ([digest, { size, paths }]) => {
+    for (const path of paths) {
+      if (await uploadFrom(ctx, join(ctx.set.path, path), digest, size)) {
+        ctx.manifest.addBlob(digest);
+        ctx.stats.bytesUp += size;
+        return;
+      }
+    }
+    // A crash after an upload and before it was noted leaves the blob stored already.
+    if (await ctx.store.stat(blobKey(digest))) ctx.manifest.addBlob(digest);
+    else lost.push(digest);
+  });
+  if (lost.length === 0) return;
+  ctx.manifest.transaction(() => {
+    for (const { idx, entry } of rows) {
+      if (entry.kind !== 'file' || !lost.includes(entry.digest!)) continue;
+      ctx.manifest.dropOutboxRecord(seq, idx);
+      ctx.manifest.setStat(entry.path, null);
+      ctx.log.info({ path: entry.path }, 'file changed while publishing; it is published next cycle');
+    }
+  });
+}
+
+/** Uploads the file as the blob if it still has that content; false when it does not. */
+async function uploadFrom(ctx: SetContext, abs: string, digest: string, size: number): Promise<boolean> {
+  const key = blobKey(digest);
+  try {
+    if (size <= SMALL_FILE) {
+      const body = await readFile(abs);
+      if (body.length !== size || createHash('sha256').update(body).digest('hex') !== digest) return false;
+      await ctx.store.put(key, body);
+      return true;
+    }
+    await ctx.store.putStream(
+      key,
+      () => {
+        const v = new VerifyStream(digest, size, abs);
+        pipeline(createReadStream(abs), v).catch(() => {});
+        return v;
+      },
+      size,
+    );
+    return true;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (err instanceof DigestMismatchError || code === 'ENOENT' || code === 'EISDIR') return false;
+    if (err instanceof Error && err.cause instanceof DigestMismatchError) return false;
+    throw err;
+  }
+}
+
+/** Writes this node's head: the commit point of everything published, plus acks and heartbeat. */
+export async function writeHead(ctx: SetContext, seq: number): Promise<void> {
+  const acks: Record<string, number> = {};
+  for (const p of ctx.manifest.peers()) acks[p.node] = p.cursor;
+  const head: Head = {
+    fedsync: 'head',
+    v: 1,
+    node: ctx.nodeId,
+    name: ctx.nodeName,
+    role: ctx.set.role,
+    seq,
+    hlc: ctx.clock.current,
+    heartbeat: new Date().toISOString(),
+    acks,
+  };
+  await ctx.store.put(headKey(ctx.nodeId), encodeHead(head));
+  ctx.manifest.transaction(() => {
+    ctx.manifest.setMeta(META.publishedSeq, seq);
+    ctx.manifest.setMeta(META.headAt, Date.now());
+    ctx.manifest.setMeta(META.headAcks, JSON.stringify(acks));
+    ctx.manifest.setMeta(META.hlc, ctx.clock.current);
+  });
+}
+
+/** A head write is due when acks moved or the heartbeat is old (publishing writes one anyway). */
+export function headDue(ctx: SetContext): boolean {
+  const at = metaNumber(ctx, META.headAt);
+  if (at === 0 || Date.now() - at >= ctx.set.heartbeat) return true;
+  const acks: Record<string, number> = {};
+  for (const p of ctx.manifest.peers()) acks[p.node] = p.cursor;
+  return JSON.stringify(acks) !== (ctx.manifest.getMeta(META.headAcks) ?? '{}');
+}

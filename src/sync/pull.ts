@@ -1,0 +1,90 @@
+import type { Peer } from '../manifest/manifest.js';
+import { mapLimit } from '../util/pool.js';
+import type { SetContext } from './context.js';
+import { decodeHead, type Head } from './head.js';
+import { HEADS_PREFIX, headNode, segmentKey } from './layout.js';
+import type { Entry } from './record.js';
+import { decodeSegment } from './segment.js';
+
+const SEGMENTS_IN_FLIGHT = 4;
+
+/** What was fetched from one peer this cycle. */
+export interface PeerBatch {
+  peer: Peer;
+  head: Head;
+  etag: string;
+  /** Records of the new segments, in journal order. */
+  records: Entry[];
+  /** The last segment fetched and accepted; the cursor moves here once they are applied. */
+  through: number;
+  /** False when a malformed segment stopped this peer's stream short of its head. */
+  complete: boolean;
+}
+
+/**
+ * One LIST of `heads/` says which peers moved (their ETags); only those heads are fetched,
+ * and only the segments after this node's cursor. An idle cycle is exactly that one LIST.
+ * A peer whose head or segment is malformed is stopped with a logged error; the others go on.
+ */
+export async function fetchPeers(ctx: SetContext): Promise<PeerBatch[]> {
+  const known = new Map(ctx.manifest.peers().map((p) => [p.node, p]));
+  const moved: { node: string; etag: string }[] = [];
+  for await (const obj of ctx.store.list(HEADS_PREFIX)) {
+    const node = headNode(obj.key);
+    if (!node || node === ctx.nodeId) continue;
+    if (known.get(node)?.headEtag !== obj.etag) moved.push({ node, etag: obj.etag });
+  }
+  const batches = await mapLimit(moved, SEGMENTS_IN_FLIGHT, (m) => fetchPeer(ctx, known.get(m.node) ?? newPeer(m.node), m.etag));
+  return batches.filter((b): b is PeerBatch => b !== null);
+}
+
+function newPeer(node: string): Peer {
+  return { node, name: '', role: '', cursor: 0, headEtag: null, headSeq: 0, heartbeat: null, error: null };
+}
+
+async function fetchPeer(ctx: SetContext, peer: Peer, etag: string): Promise<PeerBatch | null> {
+  const body = await ctx.store.get(`${HEADS_PREFIX}${peer.node}.json`);
+  if (!body) return null; // removed between LIST and GET: nothing to do this cycle
+  let head: Head;
+  try {
+    head = decodeHead(body, peer.node);
+  } catch (err) {
+    reject(ctx, peer, (err as Error).message);
+    return null;
+  }
+  const updated: Peer = { ...peer, name: head.name, role: head.role, headSeq: head.seq, heartbeat: head.heartbeat };
+  if (head.seq < peer.cursor) {
+    reject(ctx, updated, `head of ${peer.node} went back from seq ${peer.cursor} to ${head.seq}; ignoring it`);
+    return null;
+  }
+  const seqs: number[] = [];
+  for (let s = peer.cursor + 1; s <= head.seq; s++) seqs.push(s);
+  const bodies = await mapLimit(seqs, SEGMENTS_IN_FLIGHT, (s) => ctx.store.get(segmentKey(peer.node, s)));
+  const records: Entry[] = [];
+  let through = peer.cursor;
+  let error: string | null = null;
+  for (const [i, seq] of seqs.entries()) {
+    const seg = bodies[i];
+    try {
+      if (!seg) throw new Error(`segment ${peer.node}/${seq} is announced by its head but missing from the store`);
+      const decoded = decodeSegment(seg, peer.node, seq, { allowExternalSymlinks: ctx.set.allowExternalSymlinks });
+      for (const r of decoded.rejected) {
+        ctx.stats.rejected++;
+        ctx.log.error({ peer: head.name || peer.node, seq, line: r.line, reason: r.reason }, 'rejected a remote record');
+      }
+      records.push(...decoded.records);
+      through = seq;
+    } catch (err) {
+      error = (err as Error).message;
+      reject(ctx, updated, error);
+      break;
+    }
+  }
+  return { peer: { ...updated, error }, head, etag, records, through, complete: error === null };
+}
+
+function reject(ctx: SetContext, peer: Peer, message: string): void {
+  ctx.stats.rejected++;
+  ctx.log.error({ peer: peer.name || peer.node }, `${message}; this peer's updates are paused until it is fixed`);
+  ctx.manifest.putPeer({ ...peer, error: message });
+}

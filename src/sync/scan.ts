@@ -1,0 +1,189 @@
+import { lstatSync, readdirSync, readlinkSync, type BigIntStats } from 'node:fs';
+import { join } from 'node:path';
+import { hashFile } from '../fsutil/hash.js';
+import { mtimeMs, permBits, statKey } from '../fsutil/stat.js';
+import type { LocalEntry } from '../manifest/manifest.js';
+import { mapLimit } from '../util/pool.js';
+import type { SetContext } from './context.js';
+import { MARKER_DIR, sameState, targetProblem, type Entry } from './record.js';
+import { bumpVV } from './vv.js';
+
+/** A local change found by a scan: the path's new state and the stat it was seen with. */
+export interface Change {
+  entry: Entry;
+  stat: string | null;
+}
+
+export interface ScanResult {
+  /** New states to record and publish: deletions deepest first, then the rest parent-first. */
+  changes: Change[];
+  /** Paths whose content is unchanged but whose stat moved (touch-free rewrite, chmod back). */
+  restat: [path: string, stat: string][];
+  /** Live entries of the manifest before the scan (the base for the max_delete rail). */
+  liveBefore: number;
+}
+
+interface Seen {
+  kind: 'file' | 'symlink' | 'dir';
+  st: BigIntStats;
+}
+
+/**
+ * Walks the tree (or only the subtrees in `only`: the watcher's dirty paths, conflict copies) and compares each entry's
+ * stat with the manifest; only entries whose stat moved are hashed. Nothing is written: the
+ * result is committed by `commitScan`, so a dry run and a real run share this code.
+ */
+export async function scanTree(ctx: SetContext, only?: string[], opts: { ignoreSettle?: boolean } = {}): Promise<ScanResult> {
+  const root = ctx.set.path;
+  const known = ctx.manifest.allEntries();
+  const seen = new Map<string, Seen>();
+  // Directories that could not be read: their known children are not taken as deleted.
+  const unreadable: string[] = [];
+  // Conflict handling hashes files even while they change: their state must be recorded now.
+  const settleBefore = opts.ignoreSettle ? Infinity : Date.now() - ctx.set.settle;
+
+  const visit = (rel: string): void => {
+    let st: BigIntStats;
+    try {
+      st = lstatSync(join(root, rel), { bigint: true });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') unreadable.push(rel);
+      return;
+    }
+    if (ctx.excluded(rel, st.isDirectory())) return;
+    if (st.isDirectory()) {
+      seen.set(rel, { kind: 'dir', st });
+      walkDir(rel);
+    } else if (st.isFile()) seen.set(rel, { kind: 'file', st });
+    else if (st.isSymbolicLink()) seen.set(rel, { kind: 'symlink', st });
+    else ctx.log.warn({ path: rel }, 'skipping a socket, FIFO or device file');
+  };
+
+  const walkDir = (rel: string): void => {
+    let names: Buffer[];
+    try {
+      names = readdirSync(join(root, rel), { encoding: 'buffer' });
+    } catch (err) {
+      ctx.log.warn({ path: rel || '.', err: (err as Error).message }, 'cannot read directory; its entries are left as they are');
+      unreadable.push(rel);
+      return;
+    }
+    for (const raw of names) {
+      const name = raw.toString('utf8');
+      // A name that does not survive a UTF-8 round trip cannot be named in a record.
+      if (!Buffer.from(name, 'utf8').equals(raw)) {
+        ctx.log.warn({ dir: rel || '.', name: raw.toString('latin1') }, 'skipping a name that is not valid UTF-8');
+        continue;
+      }
+      if (rel === '' && name === MARKER_DIR) continue;
+      visit(rel === '' ? name : `${rel}/${name}`);
+    }
+  };
+
+  let scope: (p: string) => boolean = () => true;
+  if (only) {
+    const roots = collapse(only);
+    for (const p of roots) visit(p);
+    scope = (p) => roots.some((r) => r === '' || p === r || p.startsWith(`${r}/`));
+  } else walkDir('');
+  ctx.stats.scanned += seen.size;
+
+  const changes: Change[] = [];
+  const restat: [string, string][] = [];
+  const toHash: { rel: string; st: BigIntStats; prev?: LocalEntry }[] = [];
+
+  for (const [rel, s] of seen) {
+    const prev = known.get(rel);
+    const key = statKey(s.st);
+    if (s.kind === 'dir') {
+      if (prev?.kind === 'dir' && prev.mode === permBits(s.st)) {
+        if (prev.stat !== 'dir') restat.push([rel, 'dir']);
+        continue;
+      }
+      changes.push({ entry: newEntry(ctx, rel, prev, { kind: 'dir', mode: permBits(s.st), mtime: 0 }), stat: 'dir' });
+    } else if (s.kind === 'symlink') {
+      if (prev?.kind === 'symlink' && prev.stat === key) continue;
+      const target = readlinkSync(join(root, rel));
+      const problem = targetProblem(rel, target, ctx.set.allowExternalSymlinks);
+      if (problem) {
+        ctx.log.warn({ path: rel, target }, `not publishing symlink: ${problem}`);
+        continue;
+      }
+      const next = { kind: 'symlink' as const, target, mode: 0o777, mtime: mtimeMs(s.st) };
+      if (prev && sameState(prev, { ...next, digest: null })) restat.push([rel, key]);
+      else changes.push({ entry: newEntry(ctx, rel, prev, next), stat: key });
+    } else {
+      if (prev?.kind === 'file' && prev.stat === key) continue;
+      if (mtimeMs(s.st) > settleBefore) {
+        ctx.stats.settling++;
+        continue;
+      }
+      toHash.push({ rel, st: s.st, prev });
+    }
+  }
+
+  await mapLimit(toHash, 4, async ({ rel, st, prev }) => {
+    const abs = join(root, rel);
+    let hashed;
+    try {
+      hashed = await hashFile(abs);
+    } catch (err) {
+      ctx.log.warn({ path: rel, err: (err as Error).message }, 'cannot read file; left for the next cycle');
+      return;
+    }
+    ctx.stats.hashed++;
+    // A file that changed while it was read is still being written: next cycle.
+    const after = lstatSync(abs, { bigint: true, throwIfNoEntry: false });
+    if (!after || statKey(after) !== statKey(st)) {
+      ctx.stats.settling++;
+      return;
+    }
+    const next = { kind: 'file' as const, digest: hashed.digest, size: hashed.size, mode: permBits(st), mtime: mtimeMs(st), target: null };
+    if (prev && sameState(prev, next)) restat.push([rel, statKey(st)]);
+    else changes.push({ entry: newEntry(ctx, rel, prev, next), stat: statKey(st) });
+  });
+
+  const deletions: Change[] = [];
+  for (const [rel, prev] of known) {
+    if (prev.kind === 'deleted' || seen.has(rel) || !scope(rel)) continue;
+    if (ctx.excluded(rel, prev.kind === 'dir')) continue;
+    if (unreadable.some((u) => u === '' || rel === u || rel.startsWith(`${u}/`))) continue;
+    deletions.push({ entry: newEntry(ctx, rel, prev, { kind: 'deleted', mode: 0, mtime: 0 }), stat: null });
+  }
+  deletions.sort((a, b) => (a.entry.path < b.entry.path ? 1 : -1));
+  changes.sort((a, b) => (a.entry.path < b.entry.path ? -1 : 1));
+  // Record order is apply order: children go before their parent directory is deleted,
+  // and a parent directory exists before its children are created.
+  const ordered = [...deletions, ...changes];
+  // HLCs are drawn in that order, so the journal is in HLC order too.
+  for (const c of ordered) c.entry.hlc = ctx.clock.tick();
+  let liveBefore = 0;
+  for (const e of known.values()) if (e.kind !== 'deleted') liveBefore++;
+  return { changes: ordered, restat, liveBefore };
+}
+
+function newEntry(ctx: SetContext, path: string, prev: LocalEntry | undefined, next: Partial<Entry> & Pick<Entry, 'kind'>): Entry {
+  return {
+    path,
+    kind: next.kind,
+    digest: next.digest ?? null,
+    size: next.size ?? 0,
+    mode: next.mode ?? 0,
+    mtime: next.mtime ?? 0,
+    target: next.target ?? null,
+    vv: bumpVV(prev?.vv ?? {}, ctx.nodeId),
+    hlc: '', // drawn once the changes are ordered
+    author: ctx.nodeId,
+  };
+}
+
+/** Dirty paths without those already covered by a dirty ancestor. */
+function collapse(paths: string[]): string[] {
+  const sorted = [...new Set(paths)].sort();
+  const out: string[] = [];
+  for (const p of sorted) {
+    if (out.some((r) => r === '' || p === r || p.startsWith(`${r}/`))) continue;
+    out.push(p);
+  }
+  return out;
+}

@@ -1,0 +1,80 @@
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Peer } from '../manifest/manifest.js';
+import type { RequestCounts } from '../store/store.js';
+import type { CycleStats } from './context.js';
+
+export interface CycleRecord {
+  startedAt: string;
+  durationMs: number;
+  ok: boolean;
+  error: string | null;
+  stats: CycleStats;
+  requests: RequestCounts;
+}
+
+export interface PeerStatus {
+  node: string;
+  name: string;
+  role: string;
+  heartbeat: string | null;
+  /** The peer's published seq, as its head last said. */
+  seq: number;
+  /** How far this node has applied its journal. */
+  cursor: number;
+  /** Segments published by the peer and not yet applied here. */
+  lag: number;
+  error: string | null;
+}
+
+/** `<state_dir>/<set>/status.json`: what `fedsync status` and monitoring read. */
+export interface SetStatus {
+  version: 1;
+  set: string;
+  mode: string;
+  role: string;
+  node: string;
+  nodeId: string;
+  root: string;
+  store: string;
+  publishedSeq: number;
+  pending: number;
+  lastCycle: CycleRecord | null;
+  lastSuccess: string | null;
+  peers: PeerStatus[];
+  updatedAt: string;
+}
+
+export function statusPath(stateDir: string, set: string): string {
+  return join(stateDir, set, 'status.json');
+}
+
+export function peerStatus(p: Peer): PeerStatus {
+  return {
+    node: p.node,
+    name: p.name,
+    role: p.role,
+    heartbeat: p.heartbeat,
+    seq: p.headSeq,
+    cursor: p.cursor,
+    lag: Math.max(0, p.headSeq - p.cursor),
+    error: p.error,
+  };
+}
+
+export function readStatus(stateDir: string, set: string): SetStatus | null {
+  try {
+    return JSON.parse(readFileSync(statusPath(stateDir, set), 'utf8')) as SetStatus;
+  } catch {
+    return null;
+  }
+}
+
+/** Written to a temp file and renamed, so a reader never sees half a status. */
+export function writeStatus(stateDir: string, status: SetStatus): void {
+  const file = statusPath(stateDir, status.set);
+  mkdirSync(join(stateDir, status.set), { recursive: true, mode: 0o700 });
+  const tmp = `${file}.${process.pid}.tmp`;
+  writeFileSync(tmp, JSON.stringify(status, null, 2) + '\n', { mode: 0o600 });
+  renameSync(tmp, file);
+}
