@@ -1,5 +1,5 @@
 import ignore from 'ignore';
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { Config, SetConfig } from '../config/types.js';
@@ -58,6 +58,7 @@ async function lockedCycle(config: Config, set: SetConfig, log: Logger, opts: Cy
   const started = Date.now();
   const stats = newCycleStats();
   checkRoot(set);
+  cleanTemp(set);
   const { manifest, nodeId } = openNode(config.stateDir, set.name, log);
   const store = openStore(config.store, set.name);
   const ig = ignore().add(set.exclude);
@@ -125,6 +126,12 @@ function checkRoot(set: SetConfig): void {
       `set "${set.name}": ${set.path} has no ${MARKER_DIR}/ marker, so it may be an unmounted or wrong volume; refusing to sync it. If this is the right directory, run \`fedsync init\``,
     );
   }
+}
+
+/** Temp files left by a run that was killed mid-download; the lock says none is in use. */
+function cleanTemp(set: SetConfig): void {
+  const tmp = join(set.path, MARKER_DIR, 'tmp');
+  for (const name of existsSync(tmp) ? readdirSync(tmp) : []) rmSync(join(tmp, name), { recursive: true, force: true });
 }
 
 async function cycleSteps(ctx: SetContext, opts: CycleOptions): Promise<void> {

@@ -191,6 +191,7 @@ export class FileStore implements Store {
     try {
       try {
         await write(fh);
+        await keepMtimeRising(fh, path);
         await fh.sync();
       } finally {
         await fh.close();
@@ -233,6 +234,21 @@ async function renameInto(tmp: string, path: string): Promise<void> {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || attempt >= 5) throw err;
     }
   }
+}
+
+/**
+ * The etag is inode-size-mtime, and ext4 hands the inode just freed by the previous rename
+ * straight back (two inodes alternate over hundreds of rewrites), while its timestamps may
+ * be as coarse as a few ms. So make each version's mtime strictly later than the one it
+ * replaces: then an A-B-A rewrite within one clock tick cannot bring an old etag back.
+ */
+async function keepMtimeRising(fh: fs.FileHandle, path: string): Promise<void> {
+  const prev = await statOrNull(path);
+  if (!prev) return;
+  const cur = await fh.stat({ bigint: true });
+  if (cur.mtimeNs > prev.mtimeNs) return;
+  const t = Number(prev.mtimeNs / 1000n) / 1e6 + 0.001; // seconds, 1 ms after the previous
+  await fh.utimes(t, t);
 }
 
 async function syncDir(dir: string): Promise<void> {

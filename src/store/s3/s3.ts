@@ -14,6 +14,7 @@ import { checkKey, checkPrefix } from '../keys.js';
 import { openBody, type Body } from '../length.js';
 import { newRequestCounts, type ObjectInfo, type RequestCounts, type Store } from '../store.js';
 import { makeClient } from './client.js';
+import { resumingBody } from './resume.js';
 import { isTransient, withRetry, type RetryPolicy } from './retry.js';
 
 const MiB = 1024 * 1024;
@@ -100,7 +101,15 @@ export class S3Store implements Store {
   async getStream(key: string): Promise<Readable | null> {
     const Key = this.full(key);
     const res = await this.send('get', key, () => this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key })));
-    return (res?.Body as Readable | undefined) ?? null;
+    if (!res?.Body) return null;
+    // The rest of the same version of the object, from `offset` on.
+    const reopen = async (offset: number) => {
+      const cmd = new GetObjectCommand({ Bucket: this.bucket, Key, Range: `bytes=${offset}-`, IfMatch: res.ETag });
+      const part = await this.client.send(cmd);
+      if (!part.ContentRange?.startsWith(`bytes ${offset}-`)) throw new Error(`ranged GET answered ${part.ContentRange ?? 'the whole object'}`);
+      return part.Body as Readable;
+    };
+    return resumingBody(res.Body as Readable, res.ContentLength, reopen, this.retry);
   }
 
   async put(key: string, body: Buffer): Promise<void> {
