@@ -5,6 +5,7 @@ import { demoCommand } from './demo.js';
 import { initCommand } from './init.js';
 import { runCommand } from './run.js';
 import { statusCommand } from './status.js';
+import { watchCommand } from './watch.js';
 
 const VERSION = '0.1.0';
 
@@ -28,6 +29,10 @@ function program(): Command {
     .option('--loop', 'repeat every `interval` until stopped (for service managers)')
     .option('--force', 'go ahead even if more than max_delete would be deleted')
     .action(async (o: { set?: string; dryRun?: boolean; loop?: boolean; force?: boolean }) => done(await runCommand({ ...global(), ...o })));
+  p.command('watch')
+    .description('daemon for the lightweight sets: watch, publish after `delay`, poll every `poll`')
+    .option('--set <name>', 'only this sync set (any mode)')
+    .action(async (o: { set?: string }) => done(await watchCommand({ ...global(), ...o })));
   p.command('status')
     .description('last cycle, pending changes and peers of each set; exit 0 healthy, 1 failed, 2 stale')
     .option('--json', 'machine-readable output')

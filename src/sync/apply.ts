@@ -175,7 +175,7 @@ class Writer {
       tmp = this.tmpName();
       symlinkSync(e.target!, tmp);
       if (this.owner) lchownSync(tmp, this.owner.uid, this.owner.gid);
-      await lutimes(tmp, e.mtime / 1000, e.mtime / 1000);
+      await lutimes(tmp, fsTime(e.mtime), fsTime(e.mtime));
     } else if (d.op === 'meta' && diskMatches(d.local, diskState(this.ctx.set.path, d.path)) && !d.keepLocal) {
       // Same bytes already here: only mode and mtime change, in place.
       await this.finish(this.abs(d.path), e);
@@ -204,7 +204,7 @@ class Writer {
   private async finish(path: string, e: Entry): Promise<void> {
     await chmod(path, e.mode);
     if (this.owner) await chown(path, this.owner.uid, this.owner.gid);
-    await utimes(path, e.mtime / 1000, e.mtime / 1000);
+    await utimes(path, fsTime(e.mtime), fsTime(e.mtime));
   }
 
   /** Fetches a blob into a temp file, verified against its digest and size, synced to disk. */
@@ -242,6 +242,15 @@ class Writer {
     }
     return null;
   }
+}
+
+/**
+ * Seconds for utimes. ms / 1000 is not exact in binary and can land a few hundred ns below
+ * the millisecond, which would then read back one ms early; half a microsecond on top keeps
+ * every node's mtime on the same millisecond.
+ */
+function fsTime(ms: number): number {
+  return (ms + 0.0005) / 1000;
 }
 
 async function syncFile(path: string): Promise<void> {

@@ -1,26 +1,28 @@
-import ignore from 'ignore';
 import { existsSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { Config, SetConfig } from '../config/types.js';
-import { openStore } from '../store/index.js';
+import type { RequestCounts } from '../store/store.js';
 import { applyDecisions } from './apply.js';
-import { newCycleStats, SafetyError, step, StepError, type SetContext } from './context.js';
+import { newCycleStats, SafetyError, step, StepError, type CycleStats, type SetContext } from './context.js';
 import { diskMatches, diskState } from './disk.js';
 import { loadFormat } from './format.js';
-import { Clock, type Hlc } from './hlc.js';
 import { Lock } from './lock.js';
-import { openNode } from './node.js';
 import { META, metaNumber, recordChanges } from './outbox.js';
 import { byPath, decide, type Decision } from './plan.js';
 import { headDue, publishOutbox, writeHead } from './publish.js';
 import { fetchPeers, type PeerBatch } from './pull.js';
 import { MARKER_DIR, type Entry } from './record.js';
 import { scanTree, type ScanResult } from './scan.js';
+import { openSession, type Session } from './session.js';
 import { peerStatus, readStatus, writeStatus, type CycleRecord } from './status.js';
 
 export interface CycleOptions {
   dryRun?: boolean;
+  /** Scan only these paths (and their subtrees) instead of the whole tree: the watcher's dirty set. */
+  only?: string[];
+  /** An open session to reuse (a daemon's); otherwise one is opened and closed. */
+  session?: Session;
   /** Override the max_delete rail. */
   force?: boolean;
   /** Where a dry run prints its plan. */
@@ -34,6 +36,8 @@ export interface CycleResult {
   ok: boolean;
   error: Error | null;
   record: CycleRecord | null;
+  /** Files the scan left because they were still being written. */
+  settling: string[];
 }
 
 /**
@@ -45,7 +49,7 @@ export async function runCycle(config: Config, set: SetConfig, log: Logger, opts
   const lock = Lock.tryAcquire(join(config.stateDir, set.name, 'lock'));
   if (!lock) {
     log.info({ set: set.name }, 'another fedsync run holds the lock for this set; skipping');
-    return { set: set.name, skipped: true, ok: true, error: null, record: null };
+    return { set: set.name, skipped: true, ok: true, error: null, record: null, settling: [] };
   }
   try {
     return await lockedCycle(config, set, log, opts);
@@ -56,38 +60,31 @@ export async function runCycle(config: Config, set: SetConfig, log: Logger, opts
 
 async function lockedCycle(config: Config, set: SetConfig, log: Logger, opts: CycleOptions): Promise<CycleResult> {
   const started = Date.now();
-  const stats = newCycleStats();
   checkRoot(set);
   cleanTemp(set);
-  const { manifest, nodeId } = openNode(config.stateDir, set.name, log);
-  const store = openStore(config.store, set.name);
-  const ig = ignore().add(set.exclude);
-  const ctx: SetContext = {
-    set,
-    nodeId,
-    nodeName: config.node,
-    store,
-    manifest,
-    clock: new Clock((manifest.getMeta(META.hlc) ?? undefined) as Hlc | undefined),
-    log: log.child({ set: set.name }),
-    excluded: (rel, isDir) => ig.ignores(isDir ? `${rel}/` : rel),
-    stats,
-  };
+  const session = opts.session ?? openSession(config, set, log);
+  const { ctx } = session;
+  const { manifest, store } = ctx;
+  ctx.stats = newCycleStats();
+  const before = { ...store.requests };
   let error: Error | null = null;
+  let settling: string[] = [];
   try {
     await step('format', () => loadFormat(store, manifest));
     if (opts.dryRun) await dryRun(ctx, opts);
-    else await cycleSteps(ctx, opts);
+    else settling = await cycleSteps(ctx, opts);
   } catch (err) {
     error = err as Error;
   }
+  const requests = { ...store.requests };
+  for (const k of Object.keys(requests) as (keyof RequestCounts)[]) requests[k] -= before[k];
   const record: CycleRecord = {
     startedAt: new Date(started).toISOString(),
     durationMs: Date.now() - started,
     ok: error === null,
     error: error?.message ?? null,
-    stats,
-    requests: { ...store.requests },
+    stats: ctx.stats,
+    requests,
   };
   if (!opts.dryRun) {
     const previous = readStatus(config.stateDir, set.name);
@@ -97,7 +94,7 @@ async function lockedCycle(config: Config, set: SetConfig, log: Logger, opts: Cy
       mode: set.mode,
       role: set.role,
       node: config.node,
-      nodeId,
+      nodeId: ctx.nodeId,
       root: set.path,
       store: store.location,
       publishedSeq: metaNumber(ctx, META.publishedSeq),
@@ -107,13 +104,17 @@ async function lockedCycle(config: Config, set: SetConfig, log: Logger, opts: Cy
       peers: manifest.peers().map(peerStatus),
       updatedAt: new Date().toISOString(),
     });
-    const line = { ...stats, requests: store.requests, ms: record.durationMs };
+    const line = { ...ctx.stats, requests, ms: record.durationMs };
     if (error) ctx.log.error({ ...line, err: error.message }, 'cycle failed');
-    else ctx.log.info(line, 'cycle done');
+    else if (opts.only === undefined || hasNews(ctx.stats)) ctx.log.info(line, 'cycle done');
   }
-  manifest.close();
-  await store.close();
-  return { set: set.name, skipped: false, ok: error === null, error, record };
+  if (!opts.session) await session.close();
+  return { set: set.name, skipped: false, ok: error === null, error, record, settling };
+}
+
+/** A watcher's quiet polls are not worth a log line each. */
+function hasNews(s: CycleStats): boolean {
+  return s.published + s.applied + s.deleted + s.conflicts + s.rejected > 0;
 }
 
 /** A root without its marker is most likely an unmounted volume: syncing it would delete everything. */
@@ -134,9 +135,12 @@ function cleanTemp(set: SetConfig): void {
   for (const name of existsSync(tmp) ? readdirSync(tmp) : []) rmSync(join(tmp, name), { recursive: true, force: true });
 }
 
-async function cycleSteps(ctx: SetContext, opts: CycleOptions): Promise<void> {
+/** The steps of a cycle; returns the files left to settle. */
+async function cycleSteps(ctx: SetContext, opts: CycleOptions): Promise<string[]> {
+  let settling: string[] = [];
   if (ctx.set.role !== 'subscribe') {
-    const scan = await step('scan', () => scanTree(ctx));
+    const scan = await step('scan', () => scanTree(ctx, opts.only));
+    settling = scan.settling;
     checkDeletions(ctx, scan.changes.filter((c) => c.entry.kind === 'deleted').length, scan.liveBefore, opts, 'publish');
     recordChanges(ctx, scan.changes, scan.restat);
   }
@@ -159,6 +163,7 @@ async function cycleSteps(ctx: SetContext, opts: CycleOptions): Promise<void> {
   } else if (headDue(ctx)) {
     await step('head', () => writeHead(ctx, metaNumber(ctx, META.publishedSeq)));
   }
+  return settling;
 }
 
 /**
@@ -168,8 +173,10 @@ async function cycleSteps(ctx: SetContext, opts: CycleOptions): Promise<void> {
  * it as the concurrent version it is.
  */
 async function planBatches(ctx: SetContext, batches: PeerBatch[], opts: CycleOptions): Promise<Decision[]> {
-  const incoming = byPath(batches.flatMap((b) => b.records));
-  for (const r of batches.flatMap((b) => b.records)) ctx.clock.observe(r.hlc);
+  const received = batches.flatMap((b) => b.records);
+  for (const r of received) ctx.clock.observe(r.hlc);
+  // What this node's `exclude` keeps out is node-local: never written from remote.
+  const incoming = byPath(received.filter((r) => !ctx.excluded(r.path, r.kind === 'dir')));
   const dirty: string[] = [];
   for (const path of incoming.keys()) {
     const local = ctx.manifest.getEntry(path);

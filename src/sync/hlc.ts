@@ -9,6 +9,7 @@ export type Hlc = string;
 const HLC = /^(\d{13})-(\d{6})$/;
 /** A received HLC further ahead than this is still used for ordering but not adopted. */
 const MAX_ADOPT_AHEAD_MS = 24 * 3600 * 1000;
+const MAX_COUNTER = 999_999;
 
 export function isHlc(s: unknown): s is Hlc {
   return typeof s === 'string' && HLC.test(s);
@@ -40,7 +41,10 @@ export class Clock {
   tick(): Hlc {
     const { wall, counter } = parseHlc(this.last);
     const now = this.now();
-    this.last = now > wall ? formatHlc(now, 0) : formatHlc(wall, counter + 1);
+    if (now > wall) this.last = formatHlc(now, 0);
+    // The counter has six digits: past them (a clock held back by an adopted remote HLC and a
+    // burst of local events), move to the next millisecond rather than emit an invalid HLC.
+    else this.last = counter < MAX_COUNTER ? formatHlc(wall, counter + 1) : formatHlc(wall + 1, 0);
     return this.last;
   }
 

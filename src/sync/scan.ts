@@ -21,6 +21,8 @@ export interface ScanResult {
   restat: [path: string, stat: string][];
   /** Live entries of the manifest before the scan (the base for the max_delete rail). */
   liveBefore: number;
+  /** Files left for later because they are still being written. */
+  settling: string[];
 }
 
 interface Seen {
@@ -91,6 +93,7 @@ export async function scanTree(ctx: SetContext, only?: string[], opts: { ignoreS
   const changes: Change[] = [];
   const restat: [string, string][] = [];
   const toHash: { rel: string; st: BigIntStats; prev?: LocalEntry }[] = [];
+  const settling: string[] = [];
 
   for (const [rel, s] of seen) {
     const prev = known.get(rel);
@@ -115,7 +118,7 @@ export async function scanTree(ctx: SetContext, only?: string[], opts: { ignoreS
     } else {
       if (prev?.kind === 'file' && prev.stat === key) continue;
       if (mtimeMs(s.st) > settleBefore) {
-        ctx.stats.settling++;
+        settling.push(rel);
         continue;
       }
       toHash.push({ rel, st: s.st, prev });
@@ -135,7 +138,7 @@ export async function scanTree(ctx: SetContext, only?: string[], opts: { ignoreS
     // A file that changed while it was read is still being written: next cycle.
     const after = lstatSync(abs, { bigint: true, throwIfNoEntry: false });
     if (!after || statKey(after) !== statKey(st)) {
-      ctx.stats.settling++;
+      settling.push(rel);
       return;
     }
     const next = { kind: 'file' as const, digest: hashed.digest, size: hashed.size, mode: permBits(st), mtime: mtimeMs(st), target: null };
@@ -159,7 +162,8 @@ export async function scanTree(ctx: SetContext, only?: string[], opts: { ignoreS
   for (const c of ordered) c.entry.hlc = ctx.clock.tick();
   let liveBefore = 0;
   for (const e of known.values()) if (e.kind !== 'deleted') liveBefore++;
-  return { changes: ordered, restat, liveBefore };
+  ctx.stats.settling += settling.length;
+  return { changes: ordered, restat, liveBefore, settling };
 }
 
 function newEntry(ctx: SetContext, path: string, prev: LocalEntry | undefined, next: Partial<Entry> & Pick<Entry, 'kind'>): Entry {

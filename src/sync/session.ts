@@ -1,0 +1,38 @@
+import ignore from 'ignore';
+import type { Logger } from 'pino';
+import type { Config, SetConfig } from '../config/types.js';
+import { openStore } from '../store/index.js';
+import { newCycleStats, type SetContext } from './context.js';
+import { Clock, type Hlc } from './hlc.js';
+import { openNode } from './node.js';
+import { META } from './outbox.js';
+
+/** A set opened on this node: manifest, store and clock, kept across cycles by a daemon. */
+export interface Session {
+  ctx: SetContext;
+  close(): Promise<void>;
+}
+
+export function openSession(config: Config, set: SetConfig, log: Logger): Session {
+  const { manifest, nodeId } = openNode(config.stateDir, set.name, log);
+  const store = openStore(config.store, set.name);
+  const ig = ignore().add(set.exclude);
+  const ctx: SetContext = {
+    set,
+    nodeId,
+    nodeName: config.node,
+    store,
+    manifest,
+    clock: new Clock((manifest.getMeta(META.hlc) ?? undefined) as Hlc | undefined),
+    log: log.child({ set: set.name }),
+    excluded: (rel, isDir) => ig.ignores(isDir ? `${rel}/` : rel),
+    stats: newCycleStats(),
+  };
+  return {
+    ctx,
+    close: async () => {
+      manifest.close();
+      await store.close();
+    },
+  };
+}

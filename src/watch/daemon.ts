@@ -1,0 +1,134 @@
+import { watch, type FSWatcher } from 'chokidar';
+import { relative, sep } from 'node:path';
+import type { Logger } from 'pino';
+import type { Config, SetConfig } from '../config/types.js';
+import { runCycle } from '../sync/cycle.js';
+import { MARKER_DIR } from '../sync/record.js';
+import { openSession, type Session } from '../sync/session.js';
+import { inotifyAdvice, inotifyWatchLimit, watchesFit } from './limits.js';
+
+/**
+ * Keeps one lightweight set in sync: a filesystem watcher marks paths dirty, and `delay`
+ * after the last event only those are scanned and published; the store is polled every
+ * `poll`; a full reconciling scan runs at start, every `rescan`, and after any watcher error,
+ * so a burst the watcher could not follow loses nothing. Cycles never overlap: each one runs
+ * after the previous finished, and decides from the flags what it has to do.
+ */
+export class SetDaemon {
+  private session: Session | null = null;
+  private watcher: FSWatcher | null = null;
+  private readonly dirty = new Set<string>();
+  private full = true;
+  private queued = false;
+  private chain: Promise<void> = Promise.resolve();
+  private readonly timers: NodeJS.Timeout[] = [];
+  private debounce: NodeJS.Timeout | null = null;
+  private stopped = false;
+  /** Set when the watcher cannot be used: every poll is then a full scan. */
+  private polling = false;
+
+  constructor(
+    private readonly config: Config,
+    private readonly set: SetConfig,
+    private readonly log: Logger,
+  ) {}
+
+  async start(): Promise<void> {
+    this.session = openSession(this.config, this.set, this.log);
+    this.schedule();
+    await this.chain;
+    if (this.stopped) return;
+    const dirs = this.session.ctx.manifest.allEntries();
+    let count = 1;
+    for (const e of dirs.values()) if (e.kind === 'dir') count++;
+    const limit = inotifyWatchLimit();
+    if (!watchesFit(count, limit)) {
+      this.log.warn({ set: this.set.name }, inotifyAdvice(count, limit!));
+      this.polling = true;
+    } else this.startWatcher();
+    this.timers.push(setInterval(() => this.schedule(this.polling), this.set.poll));
+    this.timers.push(setInterval(() => this.schedule(true), this.set.rescan));
+  }
+
+  private startWatcher(): void {
+    const root = this.set.path;
+    const ctx = this.session!.ctx;
+    this.watcher = watch(root, {
+      ignoreInitial: true,
+      followSymlinks: false,
+      ignored: (abs, stats) => {
+        const rel = relative(root, abs).split(sep).join('/');
+        if (rel === '' || rel.startsWith('..')) return false;
+        if (rel === MARKER_DIR || rel.startsWith(`${MARKER_DIR}/`)) return true;
+        return ctx.excluded(rel, stats?.isDirectory() ?? false);
+      },
+    });
+    this.watcher.on('all', (_event, abs) => this.mark(relative(root, abs).split(sep).join('/')));
+    this.watcher.on('error', (err) => {
+      const code = (err as NodeJS.ErrnoException).code;
+      this.log.warn({ set: this.set.name, err: (err as Error).message }, 'watcher error; running a full scan');
+      if (code === 'ENOSPC' || code === 'EMFILE') {
+        // Out of inotify watches or descriptors: the watcher cannot be trusted any more.
+        this.log.warn({ set: this.set.name }, inotifyAdvice(this.session!.ctx.manifest.liveCount(), inotifyWatchLimit() ?? 0));
+        this.polling = true;
+        void this.watcher?.close();
+        this.watcher = null;
+      }
+      this.schedule(true);
+    });
+  }
+
+  /** A path changed: scan it once events have been quiet for `delay`. */
+  private mark(rel: string): void {
+    if (rel.startsWith('..')) return;
+    this.dirty.add(rel);
+    if (this.debounce) clearTimeout(this.debounce);
+    this.debounce = setTimeout(() => {
+      this.debounce = null;
+      this.schedule();
+    }, this.set.delay);
+  }
+
+  /** Queues one cycle after the current one (several requests coalesce into one). */
+  private schedule(full = false): void {
+    if (full) this.full = true;
+    if (this.queued || this.stopped) return;
+    this.queued = true;
+    this.chain = this.chain.then(() => this.cycle());
+  }
+
+  private async cycle(): Promise<void> {
+    this.queued = false;
+    if (this.stopped) return;
+    const full = this.full;
+    const only = full ? undefined : [...this.dirty];
+    this.full = false;
+    this.dirty.clear();
+    try {
+      const r = await runCycle(this.config, this.set, this.log, { session: this.session!, only });
+      if (r.skipped || !r.ok) this.retryLater(full, only);
+      for (const p of r.settling) this.dirty.add(p);
+      if (r.settling.length > 0) setTimeout(() => this.schedule(), this.set.settle).unref();
+    } catch (err) {
+      this.log.error({ set: this.set.name, err: (err as Error).message }, 'cycle refused');
+      this.retryLater(full, only);
+    }
+  }
+
+  /** Nothing that was dirty is forgotten when a cycle could not run or failed. */
+  private retryLater(full: boolean, only: string[] | undefined): void {
+    if (full || !only) this.full = true;
+    else for (const p of only) this.dirty.add(p);
+  }
+
+  /** Stops watching, lets the cycle in flight finish (and write its status), closes the set. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    for (const t of this.timers) clearInterval(t);
+    if (this.debounce) clearTimeout(this.debounce);
+    await this.watcher?.close();
+    await this.chain;
+    await this.session?.close();
+    this.session = null;
+  }
+}

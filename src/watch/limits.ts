@@ -1,0 +1,28 @@
+import { readFileSync } from 'node:fs';
+
+/** The kernel's per-user inotify watch limit, or null where there is none to read. */
+export function inotifyWatchLimit(file = '/proc/sys/fs/inotify/max_user_watches'): number | null {
+  try {
+    const n = Number(readFileSync(file, 'utf8').trim());
+    return Number.isFinite(n) && n > 0 ? n : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Whether watching `dirs` directories fits the limit, leaving a tenth of it to the other
+ * programs of the same user. The watcher needs one inotify watch per directory.
+ */
+export function watchesFit(dirs: number, limit: number | null): boolean {
+  return limit === null || dirs <= limit * 0.9;
+}
+
+export function inotifyAdvice(dirs: number, limit: number): string {
+  const want = Math.max(524288, 2 ** Math.ceil(Math.log2(dirs * 2)));
+  return (
+    `the set has ${dirs} directories but the inotify watch limit is ${limit}: ` +
+    `raise it with \`sysctl fs.inotify.max_user_watches=${want}\` (and persist it in /etc/sysctl.d/90-fedsync.conf); ` +
+    'until then this set is kept in sync by periodic full scans'
+  );
+}
