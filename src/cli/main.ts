@@ -2,6 +2,8 @@ import { Command, CommanderError } from 'commander';
 import { ConfigError } from '../config/types.js';
 import { EXIT, UserError } from './common.js';
 import { demoCommand } from './demo.js';
+import { historyCommand, restoreCommand } from './history.js';
+import { forgetNodeCommand, housekeepCommand, nodesCommand } from './housekeep.js';
 import { initCommand } from './init.js';
 import { runCommand } from './run.js';
 import { statusCommand } from './status.js';
@@ -38,6 +40,36 @@ function program(): Command {
     .option('--json', 'machine-readable output')
     .option('--set <name>', 'only this sync set')
     .action(async (o: { json?: boolean; set?: string }) => done(await statusCommand({ ...global(), ...o })));
+  p.command('housekeep')
+    .description('snapshot, prune journals and collect garbage now (the leader), and tidy local state')
+    .option('--set <name>', 'only this sync set')
+    .action(async (o: { set?: string }) => done(await housekeepCommand({ ...global(), ...o })));
+  p.command('history')
+    .description("list the kept versions of a path (a file, or everything under a directory)")
+    .requiredOption('--set <name>', 'the sync set')
+    .option('--json', 'machine-readable output')
+    .argument('<path>', 'relative to the set root, or absolute inside it')
+    .action(async (path: string, o: { set: string; json?: boolean }) => done(await historyCommand(path, { ...global(), ...o })));
+  p.command('restore')
+    .description('bring back a file or directory as of a time or version, in place (published) or to DEST')
+    .requiredOption('--set <name>', 'the sync set')
+    .option('--at <time>', 'as of this time: ISO date/time, or how long ago ("2h", "3d")')
+    .option('--version <id>', 'a version id from `fedsync history`')
+    .option('--to <dest>', 'write there instead of in place')
+    .argument('<path>', 'relative to the set root, or absolute inside it')
+    .action(async (path: string, o: { set: string; at?: string; version?: string; to?: string }) => done(await restoreCommand(path, { ...global(), ...o })));
+  const nodes = p
+    .command('nodes')
+    .description('list the nodes of each set')
+    .option('--set <name>', 'only this sync set')
+    .action(async (o: { set?: string }) => done(await nodesCommand({ ...global(), ...o })));
+  nodes
+    .command('forget')
+    .description('retire a node that will not come back (its acks no longer hold journals)')
+    .argument('<id>', 'the node id (see `fedsync nodes`)')
+    .option('--set <name>', 'only this sync set')
+    .option('--force', 'even if it looks live')
+    .action(async (id: string, o: { set?: string; force?: boolean }) => done(await forgetNodeCommand(id, { ...global(), ...o })));
   p.command('demo')
     .description('build a three-node federation in a temp directory and show it converge')
     .option('--keep', 'keep the demo directory afterwards')

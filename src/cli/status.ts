@@ -1,53 +1,194 @@
-import { readStatus, type SetStatus } from '../sync/status.js';
-import { print, selectSets, setup, type GlobalOptions } from './common.js';
+import { accessSync, constants, existsSync } from 'node:fs';
+import { loadConfig } from '../config/load.js';
 import type { SetConfig } from '../config/types.js';
+import { peerLagSeconds, readCounters, type Counters } from '../ops/counters.js';
+import { readStatus, statusPath, type SetStatus } from '../sync/status.js';
+import { EXIT, print, selectSets, UserError, type GlobalOptions } from './common.js';
 
-/** Health of a set, as a monitoring check reads it: 0 healthy, 1 last cycle failed, 2 stale. */
+/** Health of a set, as a monitoring check reads it: 0 healthy, 1 last cycle failed, 2 stale or never run. */
 export type Health = 'healthy' | 'failed' | 'stale' | 'never';
 const HEALTH_EXIT: Record<Health, number> = { healthy: 0, failed: 1, stale: 2, never: 2 };
+
+/** The interval a set is expected to cycle at: `poll` for the watcher, at least a cron minute otherwise. */
+export function expectedInterval(set: SetConfig): number {
+  return set.mode === 'lightweight' ? set.poll : Math.max(set.interval, 60_000);
+}
 
 export function health(set: SetConfig, s: SetStatus | null, now = Date.now()): Health {
   if (!s?.lastCycle) return 'never';
   if (!s.lastCycle.ok) return 'failed';
-  const expected = set.mode === 'lightweight' ? set.poll : Math.max(set.interval, 60_000);
   const last = s.lastSuccess ? Date.parse(s.lastSuccess) : 0;
-  return now - last > 3 * expected ? 'stale' : 'healthy';
+  return now - last > 3 * expectedInterval(set) ? 'stale' : 'healthy';
 }
 
-function ago(iso: string | null | undefined, now: number): string {
-  if (!iso) return 'never';
-  const s = Math.round((now - Date.parse(iso)) / 1000);
+/** One set in `status --json`; docs/status-schema.json is the contract. */
+export interface SetReport {
+  name: string;
+  mode: string;
+  role: string;
+  path: string;
+  health: Health;
+  exitCode: number;
+  staleAfterSeconds: number;
+  lastCycleAgeSeconds: number | null;
+  lastSuccessAgeSeconds: number | null;
+  lastError: { at: string; message: string } | null;
+  totals: Omit<Counters, 'version' | 'set' | 'counted' | 'caughtUp' | 'lastError'> | null;
+  peers: PeerReport[];
+  /** status.json as the last cycle wrote it. */
+  status: SetStatus | null;
+}
+
+export interface PeerReport {
+  node: string;
+  name: string;
+  role: string;
+  heartbeat: string | null;
+  heartbeatAgeSeconds: number | null;
+  seq: number;
+  cursor: number;
+  lagSegments: number;
+  lagSeconds: number;
+  error: string | null;
+}
+
+const age = (iso: string | null | undefined, now: number) => (iso ? Math.max(0, Math.round((now - Date.parse(iso)) / 1000)) : null);
+
+export function setReport(set: SetConfig, status: SetStatus | null, counters: Counters | null, now = Date.now()): SetReport {
+  const h = health(set, status, now);
+  let totals: SetReport['totals'] = null;
+  if (counters) {
+    const { version: _v, set: _s, counted: _c, caughtUp: _u, lastError: _e, ...rest } = counters;
+    totals = rest;
+  }
+  const failed = status?.lastCycle && !status.lastCycle.ok ? { at: status.lastCycle.startedAt, message: status.lastCycle.error ?? 'unknown error' } : null;
+  return {
+    name: set.name,
+    mode: set.mode,
+    role: set.role,
+    path: set.path,
+    health: h,
+    exitCode: HEALTH_EXIT[h],
+    staleAfterSeconds: (3 * expectedInterval(set)) / 1000,
+    lastCycleAgeSeconds: age(status?.lastCycle?.startedAt, now),
+    lastSuccessAgeSeconds: age(status?.lastSuccess, now),
+    lastError: failed ?? counters?.lastError ?? null,
+    totals,
+    peers: (status?.peers ?? []).map((p) => ({
+      node: p.node,
+      name: p.name,
+      role: p.role,
+      heartbeat: p.heartbeat,
+      heartbeatAgeSeconds: age(p.heartbeat, now),
+      seq: p.seq,
+      cursor: p.cursor,
+      lagSegments: p.lag,
+      lagSeconds: peerLagSeconds(counters, p, now),
+      error: p.error,
+    })),
+    status,
+  };
+}
+
+/**
+ * `fedsync status`: a table of the sets (health, last cycle, pending, conflicts), then per
+ * set its peers and last error. Exit code: the worst set's (0 healthy, 1 failed, 2 stale or
+ * never run), so it can serve as a monitoring check as it is.
+ */
+export async function statusCommand(opts: GlobalOptions & { json?: boolean; set?: string }): Promise<number> {
+  // No logger: a monitoring check must not create or write the log file.
+  const config = loadConfig(opts.config);
+  const now = Date.now();
+  const reports = selectSets(config, opts.set).map((set) => {
+    readable(statusPath(config.stateDir, set.name));
+    return setReport(set, readStatus(config.stateDir, set.name), readCounters(config.stateDir, set.name), now);
+  });
+  const exitCode = Math.max(EXIT.ok, ...reports.map((r) => r.exitCode));
+  if (opts.json) {
+    const out = { version: 1, node: config.node, config: config.file, generatedAt: new Date(now).toISOString(), exitCode, sets: reports };
+    print(JSON.stringify(out, null, 2));
+  } else {
+    printTable(config.node, config.file, reports);
+  }
+  return exitCode;
+}
+
+/** status.json that exists but cannot be read must not pass for "never run". */
+function readable(file: string): void {
+  if (!existsSync(file)) return;
+  try {
+    accessSync(file, constants.R_OK);
+  } catch (err) {
+    throw new UserError(`cannot read ${file}: ${(err as Error).message}; run fedsync status as the user fedsync runs as (root)`, EXIT.usage);
+  }
+}
+
+function printTable(node: string, file: string, reports: SetReport[]): void {
+  print(`node ${node}, ${reports.length} set${reports.length === 1 ? '' : 's'} (${file})`);
+  print();
+  const rows = [['SET', 'MODE', 'HEALTH', 'LAST CYCLE', 'RESULT', 'LAST OK', 'PENDING', 'CONFLICTS']];
+  for (const r of reports) {
+    const c = r.status?.lastCycle;
+    rows.push([
+      r.name,
+      r.mode,
+      r.health === 'healthy' ? 'healthy' : r.health === 'never' ? 'NEVER RUN' : r.health.toUpperCase(),
+      c ? `${ago(r.lastCycleAgeSeconds)} (${duration(c.durationMs)})` : '-',
+      c ? (c.ok ? 'ok' : 'FAILED') : '-',
+      ago(r.lastSuccessAgeSeconds),
+      String(r.status?.pending ?? '-'),
+      String(r.totals?.conflicts ?? c?.stats.conflicts ?? '-'),
+    ]);
+  }
+  for (const line of columns(rows)) print(line);
+  for (const r of reports) {
+    print();
+    print(`${r.name}: ${r.path}${r.status ? ` <-> ${r.status.store}` : ''}`);
+    const c = r.status?.lastCycle;
+    if (!c) {
+      print('  no cycle has run yet: run `fedsync run` (heavyweight) or start `fedsync watch` (lightweight)');
+      continue;
+    }
+    const s = c.stats;
+    print(`  last cycle  published ${s.published}, applied ${s.applied}, deleted ${s.deleted}, conflicts ${s.conflicts}, rejected ${s.rejected}, up ${bytes(s.bytesUp)}, down ${bytes(s.bytesDown)}`);
+    if (r.health === 'stale') print(`  stale       no successful cycle for ${ago(r.lastSuccessAgeSeconds).replace(' ago', '')} (expected every ${r.staleAfterSeconds / 3}s): is cron or the watch daemon running?`);
+    if (!c.ok) print(`  error       ${c.error}`);
+    else if (r.lastError) print(`  last error  ${ago(age(r.lastError.at, Date.now()))}: ${r.lastError.message}`);
+    if (r.peers.length === 0) print('  peers       none yet');
+    const peerRows = r.peers.map((p) => [
+      `  peer ${p.name || p.node}`,
+      `heartbeat ${ago(p.heartbeatAgeSeconds)}`,
+      `seq ${p.seq}`,
+      `cursor ${p.cursor}`,
+      `lag ${p.lagSegments} segment${p.lagSegments === 1 ? '' : 's'}, ${p.lagSeconds}s`,
+      p.error ? `ERROR: ${p.error}` : '',
+    ]);
+    for (const line of columns(peerRows)) print(line);
+  }
+}
+
+/** Left-aligned columns, two spaces apart. */
+function columns(rows: string[][]): string[] {
+  const widths: number[] = [];
+  for (const row of rows) row.forEach((cell, i) => (widths[i] = Math.max(widths[i] ?? 0, cell.length)));
+  return rows.map((row) => row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i]!))).join('  ').trimEnd());
+}
+
+function ago(s: number | null): string {
+  if (s === null) return 'never';
   if (s < 120) return `${s}s ago`;
   if (s < 7200) return `${Math.round(s / 60)}m ago`;
   if (s < 172800) return `${Math.round(s / 3600)}h ago`;
   return `${Math.round(s / 86400)}d ago`;
 }
 
-export async function statusCommand(opts: GlobalOptions & { json?: boolean; set?: string }): Promise<number> {
-  const { config } = setup(opts);
-  const now = Date.now();
-  const sets = selectSets(config, opts.set).map((set) => {
-    const status = readStatus(config.stateDir, set.name);
-    return { set, status, health: health(set, status, now) };
-  });
-  if (opts.json) {
-    print(JSON.stringify({ node: config.node, sets: sets.map((s) => ({ name: s.set.name, mode: s.set.mode, health: s.health, status: s.status })) }, null, 2));
-  } else {
-    for (const { set, status, health: h } of sets) {
-      const c = status?.lastCycle;
-      print(`${set.name}  ${set.mode}  ${set.role}  ${h.toUpperCase()}  ${set.path}`);
-      if (!c) {
-        print('  no cycle has run yet');
-        continue;
-      }
-      print(`  last cycle  ${ago(c.startedAt, now)}, ${c.durationMs} ms, ${c.ok ? 'ok' : `FAILED: ${c.error}`}`);
-      print(`  last ok     ${ago(status.lastSuccess, now)}`);
-      print(`  did         published ${c.stats.published}, applied ${c.stats.applied}, deleted ${c.stats.deleted}, conflicts ${c.stats.conflicts}, rejected ${c.stats.rejected}, up ${c.stats.bytesUp} B, down ${c.stats.bytesDown} B`);
-      print(`  pending     ${status.pending} change(s) not yet published`);
-      for (const p of status.peers) {
-        print(`  peer ${p.name || p.node}  heartbeat ${ago(p.heartbeat, now)}  seq ${p.seq}  cursor ${p.cursor}  lag ${p.lag}${p.error ? `  ERROR: ${p.error}` : ''}`);
-      }
-    }
-  }
-  return Math.max(0, ...sets.map((s) => HEALTH_EXIT[s.health]));
+function duration(ms: number): string {
+  return ms < 1000 ? `${ms} ms` : `${(ms / 1000).toFixed(1)} s`;
+}
+
+function bytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  if (n < 1024 ** 2) return `${(n / 1024).toFixed(1)} KiB`;
+  if (n < 1024 ** 3) return `${(n / 1024 ** 2).toFixed(1)} MiB`;
+  return `${(n / 1024 ** 3).toFixed(1)} GiB`;
 }

@@ -321,7 +321,7 @@ const storeUrl = (v: unknown): string => {
   if (s3) {
     const [, bucket = '', prefix = ''] = s3;
     if (!/^[A-Za-z0-9][A-Za-z0-9._-]{1,61}[A-Za-z0-9]$/.test(bucket)) notUrl(`bad bucket name ${JSON.stringify(bucket)}`);
-    const parts = prefix.replace(/\/$/, '').split('/').filter((x, i, all) => x !== '' || all.length > 1);
+    const parts = prefix.replace(/\/$/, '').split('/').filter((x, _i, all) => x !== '' || all.length > 1);
     if (parts.some((x) => x === '' || x === '.' || x === '..' || /[\\\0-\x1f]/.test(x))) notUrl('bad prefix');
     return `s3://${[bucket, ...parts].join('/')}`;
   }

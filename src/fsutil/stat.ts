@@ -16,3 +16,12 @@ export function mtimeMs(st: BigIntStats): number {
 export function permBits(st: BigIntStats): number {
   return Number(st.mode) & 0o777;
 }
+
+/**
+ * Seconds for utimes from milliseconds. ms / 1000 is not exact in binary and can land a few
+ * hundred ns below the millisecond, which would read back one ms early; half a microsecond
+ * on top keeps every node's mtime on the same millisecond.
+ */
+export function utimesSeconds(ms: number): number {
+  return (ms + 0.0005) / 1000;
+}

@@ -8,6 +8,11 @@ import { MIGRATIONS } from './schema.js';
 /** An entry as the manifest keeps it: the federation state plus the last local stat. */
 export interface LocalEntry extends Entry {
   stat: string | null;
+  /**
+   * The live versions (each with its own vector) that no record has superseded yet, when
+   * there is more than the entry itself: concurrent edits decide later records by them.
+   */
+  versions?: Entry[];
 }
 
 export interface Peer {
@@ -33,10 +38,14 @@ interface FileRow {
   hlc: string;
   author: string;
   stat: string | null;
+  versions: string | null;
 }
 
 function fromRow(r: FileRow): LocalEntry {
-  return { ...r, kind: r.kind as Kind, vv: JSON.parse(r.vv) as VersionVector };
+  const { versions, ...rest } = r;
+  const e: LocalEntry = { ...rest, kind: r.kind as Kind, vv: JSON.parse(r.vv) as VersionVector };
+  if (versions !== null) e.versions = JSON.parse(versions) as Entry[];
+  return e;
 }
 
 /**
@@ -61,11 +70,11 @@ export class Manifest {
       getFile: this.db.prepare<[string], FileRow>('SELECT * FROM files WHERE path = ?'),
       allFiles: this.db.prepare<[], FileRow>('SELECT * FROM files'),
       putFile: this.db.prepare(
-        `INSERT INTO files (path, kind, digest, size, mode, mtime, target, vv, hlc, author, stat)
-         VALUES (@path, @kind, @digest, @size, @mode, @mtime, @target, @vv, @hlc, @author, @stat)
+        `INSERT INTO files (path, kind, digest, size, mode, mtime, target, vv, hlc, author, stat, versions)
+         VALUES (@path, @kind, @digest, @size, @mode, @mtime, @target, @vv, @hlc, @author, @stat, @versions)
          ON CONFLICT(path) DO UPDATE SET kind = excluded.kind, digest = excluded.digest, size = excluded.size,
            mode = excluded.mode, mtime = excluded.mtime, target = excluded.target, vv = excluded.vv,
-           hlc = excluded.hlc, author = excluded.author, stat = excluded.stat`,
+           hlc = excluded.hlc, author = excluded.author, stat = excluded.stat, versions = excluded.versions`,
       ),
       byDigest: this.db.prepare<[string], FileRow>("SELECT * FROM files WHERE digest = ? AND kind = 'file'"),
       setStat: this.db.prepare('UPDATE files SET stat = ? WHERE path = ?'),
@@ -129,7 +138,8 @@ export class Manifest {
     return this.st.byDigest.all(digest).map(fromRow);
   }
 
-  putEntry(e: Entry, stat: string | null): void {
+  /** Stores a path's state; `versions` only when given (a new local change supersedes them all). */
+  putEntry(e: Entry & { versions?: Entry[] }, stat: string | null): void {
     this.st.putFile.run({
       path: e.path,
       kind: e.kind,
@@ -142,6 +152,7 @@ export class Manifest {
       hlc: e.hlc,
       author: e.author,
       stat,
+      versions: e.versions ? JSON.stringify(e.versions) : null,
     });
   }
 
@@ -200,6 +211,41 @@ export class Manifest {
 
   addBlob(digest: string, at = Date.now()): void {
     this.st.addBlob.run(digest, at);
+  }
+
+  /** Digests named by a journal segment, as cached by an earlier garbage collection. */
+  segmentDigests(key: string): string[] | undefined {
+    const r = this.db.prepare<[string], { digests: string }>('SELECT digests FROM segment_digests WHERE key = ?').get(key);
+    return r ? (JSON.parse(r.digests) as string[]) : undefined;
+  }
+
+  cacheSegmentDigests(key: string, digests: string[]): void {
+    this.db.prepare('INSERT OR REPLACE INTO segment_digests (key, digests) VALUES (?, ?)').run(key, JSON.stringify(digests));
+  }
+
+  /** Drops cache rows for segments no longer in the store. */
+  forgetSegments(keep: Set<string>): void {
+    const del = this.db.prepare('DELETE FROM segment_digests WHERE key = ?');
+    this.transaction(() => {
+      for (const { key } of this.db.prepare<[], { key: string }>('SELECT key FROM segment_digests').all()) if (!keep.has(key)) del.run(key);
+    });
+  }
+
+  /**
+   * Local upkeep: tombstones older than `before` (HLC wall ms) are forgotten, as are blob
+   * notes older than `blobsBefore`; the WAL is folded back and the file shrunk when much of
+   * it is free.
+   */
+  compact(before: number, blobsBefore: number): { tombstones: number } {
+    const cut = `${String(before).padStart(13, '0')}-999999`;
+    const tombstones = this.db.prepare("DELETE FROM files WHERE kind = 'deleted' AND hlc < ?").run(cut).changes;
+    this.db.prepare('DELETE FROM blobs WHERE stored_at < ?').run(blobsBefore);
+    this.db.pragma('wal_checkpoint(TRUNCATE)');
+    const pages = this.db.pragma('page_count', { simple: true }) as number;
+    const free = this.db.pragma('freelist_count', { simple: true }) as number;
+    if (pages > 1000 && free * 4 > pages) this.db.exec('VACUUM');
+    this.db.pragma('optimize');
+    return { tombstones };
   }
 
   close(): void {

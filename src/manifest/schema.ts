@@ -48,4 +48,17 @@ export const MIGRATIONS: string[] = [
     stored_at INTEGER NOT NULL
   ) WITHOUT ROWID;
   `,
+  `
+  -- Concurrent live versions of a path that no record has superseded yet (JSON array of
+  -- records with their own vectors); NULL when the entry alone says it all.
+  ALTER TABLE files ADD COLUMN versions TEXT;
+  `,
+  `
+  -- Housekeeping leader's cache of the blob digests each journal segment names (segments
+  -- are immutable, so each is read once for garbage collection).
+  CREATE TABLE segment_digests (
+    key     TEXT PRIMARY KEY,
+    digests TEXT NOT NULL
+  ) WITHOUT ROWID;
+  `,
 ];

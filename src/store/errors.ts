@@ -34,6 +34,8 @@ export function errorCode(err: unknown): string | undefined {
 
 const HINTS: Record<string, string> = {
   AccessDenied: 'do the credentials have access to this bucket and prefix?',
+  // A HEAD has no body, so a 403 there carries no S3 error code.
+  Forbidden: 'check the credentials and their access to this bucket',
   InvalidAccessKeyId: 'check the access key (AWS_ACCESS_KEY_ID or the profile in use)',
   SignatureDoesNotMatch: 'check the secret key and the region',
   NoSuchBucket: 'does the bucket exist on this endpoint?',

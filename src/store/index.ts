@@ -10,7 +10,7 @@ export type { ObjectInfo, RequestCounts, Store } from './store.js';
 export { StoreError } from './errors.js';
 export { LengthMismatchError } from './length.js';
 export { FileStore } from './file/file.js';
-export { S3Store, type S3StoreOptions } from './s3/s3.js';
+export { S3Store, type S3StoreConfig, type S3StoreOptions } from './s3/s3.js';
 
 export type StoreUrl = { kind: 's3'; bucket: string; prefix: string } | { kind: 'file'; dir: string };
 

@@ -50,6 +50,7 @@ export function openBody(open: () => Readable, size: number): Body {
     src = open();
   } catch (err) {
     failure = err ?? new Error('open() threw');
+    checked.on('error', () => {}); // read later through failure(); must not be "unhandled"
     checked.destroy(failure as Error);
     return { stream: checked, failure: () => failure, dispose: () => {} };
   }

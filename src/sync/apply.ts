@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { hashFile, VerifyStream, DigestMismatchError } from '../fsutil/hash.js';
 import { resolveOwner } from '../fsutil/owner.js';
+import { utimesSeconds } from '../fsutil/stat.js';
 import { mapLimit } from '../util/pool.js';
 import type { SetContext } from './context.js';
 import { conflictPath } from './conflict.js';
@@ -25,12 +26,13 @@ export interface ApplyOutcome {
 }
 
 /**
- * Carries out the decisions: deletions deepest first, then directories parent first, then
+ * Carries out the decisions (`prestaged`: digest → verified temp file, e.g. from bundles):
+ * deletions deepest first, then directories parent first, then
  * files and symlinks (downloads in parallel). Every write goes to `<root>/.fedsync/tmp`, is
  * verified, given its mode and mtime, and renamed into place; the manifest records the stat
  * the tool itself produced, so nothing echoes back as a local change.
  */
-export async function applyDecisions(ctx: SetContext, decisions: Decision[]): Promise<ApplyOutcome> {
+export async function applyDecisions(ctx: SetContext, decisions: Decision[], prestaged: Map<string, string> = new Map()): Promise<ApplyOutcome> {
   const out: ApplyOutcome = { keptAside: [], madeParents: [], retryable: null };
   const tmpDir = join(ctx.set.path, MARKER_DIR, 'tmp');
   mkdirSync(tmpDir, { recursive: true, mode: 0o700 });
@@ -64,7 +66,7 @@ export async function applyDecisions(ctx: SetContext, decisions: Decision[]): Pr
   for (const d of leaves) {
     if (d.op !== 'write' || d.final.kind !== 'file') continue;
     await guarded(d, async () => {
-      const tmp = await w.copyLocal(d.final);
+      const tmp = (await w.copyStaged(prestaged.get(d.final.digest!))) ?? (await w.copyLocal(d.final));
       if (tmp) staged.set(d, tmp);
     });
   }
@@ -175,7 +177,7 @@ class Writer {
       tmp = this.tmpName();
       symlinkSync(e.target!, tmp);
       if (this.owner) lchownSync(tmp, this.owner.uid, this.owner.gid);
-      await lutimes(tmp, fsTime(e.mtime), fsTime(e.mtime));
+      await lutimes(tmp, utimesSeconds(e.mtime), utimesSeconds(e.mtime));
     } else if (d.op === 'meta' && diskMatches(d.local, diskState(this.ctx.set.path, d.path)) && !d.keepLocal) {
       // Same bytes already here: only mode and mtime change, in place.
       await this.finish(this.abs(d.path), e);
@@ -204,7 +206,7 @@ class Writer {
   private async finish(path: string, e: Entry): Promise<void> {
     await chmod(path, e.mode);
     if (this.owner) await chown(path, this.owner.uid, this.owner.gid);
-    await utimes(path, fsTime(e.mtime), fsTime(e.mtime));
+    await utimes(path, utimesSeconds(e.mtime), utimesSeconds(e.mtime));
   }
 
   /** Fetches a blob into a temp file, verified against its digest and size, synced to disk. */
@@ -220,6 +222,15 @@ class Writer {
       throw err;
     }
     this.ctx.stats.bytesDown += e.size;
+    return tmp;
+  }
+
+  /** A copy of content staged from a bundle (already verified), or null. */
+  async copyStaged(src: string | undefined): Promise<string | null> {
+    if (!src) return null;
+    const tmp = this.tmpName();
+    await copyFile(src, tmp);
+    await syncFile(tmp);
     return tmp;
   }
 
@@ -242,15 +253,6 @@ class Writer {
     }
     return null;
   }
-}
-
-/**
- * Seconds for utimes. ms / 1000 is not exact in binary and can land a few hundred ns below
- * the millisecond, which would then read back one ms early; half a microsecond on top keeps
- * every node's mtime on the same millisecond.
- */
-function fsTime(ms: number): number {
-  return (ms + 0.0005) / 1000;
 }
 
 async function syncFile(path: string): Promise<void> {

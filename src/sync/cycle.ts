@@ -3,19 +3,21 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { Config, SetConfig } from '../config/types.js';
 import type { RequestCounts } from '../store/store.js';
-import { applyDecisions } from './apply.js';
-import { newCycleStats, SafetyError, step, StepError, type CycleStats, type SetContext } from './context.js';
-import { diskMatches, diskState } from './disk.js';
+import { newCycleStats, SafetyError, step, type CycleStats, type SetContext } from './context.js';
 import { loadFormat } from './format.js';
 import { Lock } from './lock.js';
 import { META, metaNumber, recordChanges } from './outbox.js';
-import { byPath, decide, type Decision } from './plan.js';
+import { byPath, decide } from './plan.js';
 import { headDue, publishOutbox, writeHead } from './publish.js';
-import { fetchPeers, type PeerBatch } from './pull.js';
-import { MARKER_DIR, type Entry } from './record.js';
-import { scanTree, type ScanResult } from './scan.js';
+import { housekeep, housekeepingDue } from './housekeep/index.js';
+import { fetchPeers } from './pull.js';
+import { isFresh, receive } from './receive.js';
+import { checkDeletions } from './reconcile.js';
+import { MARKER_DIR } from './record.js';
+import { scanTree } from './scan.js';
 import { openSession, type Session } from './session.js';
 import { peerStatus, readStatus, writeStatus, type CycleRecord } from './status.js';
+import { recordCycleMetrics } from '../ops/metrics.js';
 
 export interface CycleOptions {
   dryRun?: boolean;
@@ -104,6 +106,7 @@ async function lockedCycle(config: Config, set: SetConfig, log: Logger, opts: Cy
       peers: manifest.peers().map(peerStatus),
       updatedAt: new Date().toISOString(),
     });
+    recordCycleMetrics(config, set.name, ctx.log);
     const line = { ...ctx.stats, requests, ms: record.durationMs };
     if (error) ctx.log.error({ ...line, err: error.message }, 'cycle failed');
     else if (opts.only === undefined || hasNews(ctx.stats)) ctx.log.info(line, 'cycle done');
@@ -115,6 +118,27 @@ async function lockedCycle(config: Config, set: SetConfig, log: Logger, opts: Cy
 /** A watcher's quiet polls are not worth a log line each. */
 function hasNews(s: CycleStats): boolean {
   return s.published + s.applied + s.deleted + s.conflicts + s.rejected > 0;
+}
+
+/**
+ * Runs `fn` on the set with the lock held and a session open, after the same root checks a
+ * cycle makes: for commands other than `run` (housekeep, restore). Null when the lock is busy.
+ */
+export async function withSet<T>(config: Config, set: SetConfig, log: Logger, fn: (ctx: SetContext) => Promise<T>): Promise<T | null> {
+  const lock = Lock.tryAcquire(join(config.stateDir, set.name, 'lock'));
+  if (!lock) return null;
+  try {
+    checkRoot(set);
+    const session = openSession(config, set, log);
+    try {
+      await step('format', () => loadFormat(session.ctx.store, session.ctx.manifest));
+      return await fn(session.ctx);
+    } finally {
+      await session.close();
+    }
+  } finally {
+    lock.release();
+  }
 }
 
 /** A root without its marker is most likely an unmounted volume: syncing it would delete everything. */
@@ -135,105 +159,32 @@ function cleanTemp(set: SetConfig): void {
   for (const name of existsSync(tmp) ? readdirSync(tmp) : []) rmSync(join(tmp, name), { recursive: true, force: true });
 }
 
-/** The steps of a cycle; returns the files left to settle. */
+/**
+ * The steps of a cycle; returns the files left to settle. A node that has never synced
+ * receives before it scans, so its pre-existing files meet the federation's state (adopted,
+ * or kept per `adopt`) instead of all being published as new.
+ */
 async function cycleSteps(ctx: SetContext, opts: CycleOptions): Promise<string[]> {
   let settling: string[] = [];
-  if (ctx.set.role !== 'subscribe') {
+  const scanAndRecord = async () => {
+    if (ctx.set.role === 'subscribe') return;
     const scan = await step('scan', () => scanTree(ctx, opts.only));
     settling = scan.settling;
     checkDeletions(ctx, scan.changes.filter((c) => c.entry.kind === 'deleted').length, scan.liveBefore, opts, 'publish');
     recordChanges(ctx, scan.changes, scan.restat);
-  }
-  if (ctx.set.role !== 'publish') {
-    const batches = await step('pull', () => fetchPeers(ctx));
-    const decisions = await step('plan', () => planBatches(ctx, batches, opts));
-    const outcome = await step('apply', () => applyDecisions(ctx, decisions));
-    const follow = [...outcome.keptAside, ...outcome.madeParents];
-    if (follow.length > 0 && ctx.set.role !== 'subscribe') {
-      const rescan = await step('record conflicts', () => scanTree(ctx, follow, { ignoreSettle: true }));
-      recordChanges(ctx, rescan.changes, rescan.restat);
-    }
-    // Cursors move only once everything fetched is applied (or rejected for good), so a
-    // store or disk failure is retried from the same place next cycle.
-    if (outcome.retryable) throw new StepError('apply', outcome.retryable);
-    saveCursors(ctx, batches);
-  }
+  };
+  const fresh = isFresh(ctx);
+  if (!fresh) await scanAndRecord();
+  if (ctx.set.role !== 'publish') await receive(ctx, opts);
+  if (fresh) await scanAndRecord();
   if (ctx.set.role !== 'subscribe' && ctx.manifest.outboxSegments().length > 0) {
     await step('publish', () => publishOutbox(ctx));
   } else if (headDue(ctx)) {
     await step('head', () => writeHead(ctx, metaNumber(ctx, META.publishedSeq)));
   }
+  // Housekeeping rides on full cycles only: a watcher's quick dirty-path cycles stay quick.
+  if (opts.only === undefined && housekeepingDue(ctx)) await housekeep(ctx);
   return settling;
-}
-
-/**
- * Decides every path the received records touch. A path whose disk no longer matches the
- * manifest holds a local change no scan has recorded yet: it is recorded first (or, on a
- * new node, adopted when it already has the federation's content), so the decision treats
- * it as the concurrent version it is.
- */
-async function planBatches(ctx: SetContext, batches: PeerBatch[], opts: CycleOptions): Promise<Decision[]> {
-  const received = batches.flatMap((b) => b.records);
-  for (const r of received) ctx.clock.observe(r.hlc);
-  // What this node's `exclude` keeps out is node-local: never written from remote.
-  const incoming = byPath(received.filter((r) => !ctx.excluded(r.path, r.kind === 'dir')));
-  const dirty: string[] = [];
-  for (const path of incoming.keys()) {
-    const local = ctx.manifest.getEntry(path);
-    if (!diskMatches(local, diskState(ctx.set.path, path))) dirty.push(path);
-  }
-  if (dirty.length > 0) {
-    const scan = await scanTree(ctx, dirty, { ignoreSettle: true });
-    recordChanges(ctx, adoptKnownContent(ctx, scan, incoming), scan.restat);
-  }
-  const decisions: Decision[] = [];
-  for (const [path, records] of incoming) {
-    const d = decide(path, ctx.manifest.getEntry(path), records, ctx.nodeId);
-    if (d) decisions.push(d);
-  }
-  const deleting = decisions.filter((d) => d.op === 'delete').length;
-  checkDeletions(ctx, deleting, ctx.manifest.liveCount(), opts, 'apply');
-  return decisions;
-}
-
-/**
- * A file this node has never recorded that already holds what the federation says is at
- * its path (a new node set up from a copy) is taken as it is: no conflict, no transfer.
- */
-function adoptKnownContent(ctx: SetContext, scan: ScanResult, incoming: Map<string, Entry[]>): ScanResult['changes'] {
-  return scan.changes.filter((c) => {
-    if (ctx.manifest.getEntry(c.entry.path)) return true;
-    const last = incoming.get(c.entry.path)?.at(-1);
-    if (!last || last.kind !== c.entry.kind || last.digest !== c.entry.digest || last.target !== c.entry.target) return true;
-    // Recorded with an empty vector: every received version is newer, and has this content.
-    ctx.manifest.putEntry({ ...c.entry, vv: {}, author: '' }, c.stat);
-    return false;
-  });
-}
-
-function saveCursors(ctx: SetContext, batches: PeerBatch[]): void {
-  ctx.manifest.transaction(() => {
-    for (const b of batches) {
-      ctx.manifest.putPeer({ ...b.peer, cursor: b.through, headEtag: b.complete ? b.etag : b.peer.headEtag });
-    }
-    ctx.manifest.setMeta(META.hlc, ctx.clock.current);
-  });
-}
-
-/** The max_delete rail: a cycle that would delete too much of the tree stops unless forced. */
-function checkDeletions(ctx: SetContext, deletions: number, live: number, opts: CycleOptions, where: 'publish' | 'apply'): void {
-  if (deletions === 0 || opts.force) return;
-  const m = ctx.set.maxDelete;
-  let limit: number;
-  if (m.kind === 'count') limit = m.value;
-  else if (live <= 10) return;
-  else limit = Math.floor(m.value * live);
-  if (deletions <= limit) return;
-  const what = where === 'publish' ? 'publish the deletion of' : 'apply remote deletions of';
-  throw new SafetyError(
-    `set "${ctx.set.name}": refusing to ${what} ${deletions} of ${live} entries (max_delete is ${m.kind === 'count' ? m.value : `${Math.round(m.value * 100)}%`}). ` +
-      `Check that ${ctx.set.path} is complete and mounted; if the deletion is intended, run \`fedsync run --set ${ctx.set.name} --force\``,
-  );
 }
 
 async function dryRun(ctx: SetContext, opts: CycleOptions): Promise<void> {

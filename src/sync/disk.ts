@@ -10,8 +10,17 @@ export interface DiskState {
 }
 
 export function diskState(root: string, rel: string): DiskState | null {
-  const st = lstatSync(join(root, rel), { bigint: true, throwIfNoEntry: false });
+  let st;
+  try {
+    st = lstatSync(join(root, rel), { bigint: true, throwIfNoEntry: false });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOTDIR') return null; // a parent is a file
+    throw err;
+  }
   if (!st) return null;
+  // Reached through a symlinked parent, it is not in the tree (and maybe not in the root):
+  // reading it could publish an outside file, deleting it could delete one.
+  if (!parentsAreDirs(root, rel)) return null;
   if (st.isDirectory()) return { kind: 'dir', stat: 'dir' };
   if (st.isFile()) return { kind: 'file', stat: statKey(st) };
   if (st.isSymbolicLink()) return { kind: 'symlink', stat: statKey(st) };
@@ -28,6 +37,15 @@ export function diskMatches(local: LocalEntry | undefined, disk: DiskState | nul
   if (!disk) return false;
   if (local.kind === 'dir') return disk.kind === 'dir';
   return disk.kind === local.kind && local.stat !== null && disk.stat === local.stat;
+}
+
+/** Whether every parent of `rel` is a real directory (no symlink, no file) inside the root. */
+export function parentsAreDirs(root: string, rel: string): boolean {
+  const segs = rel.split('/');
+  for (let i = 1; i < segs.length; i++) {
+    if (!lstatSync(join(root, ...segs.slice(0, i)), { throwIfNoEntry: false })?.isDirectory()) return false;
+  }
+  return true;
 }
 
 /** A remote record that can never be applied here (hostile or impossible): skip it, log it. */

@@ -2,12 +2,15 @@ import type { LocalEntry } from '../manifest/manifest.js';
 import { sameContent, sameState, type Entry } from './record.js';
 import { compareVV, mergeVV } from './vv.js';
 
+/** A path's state as decided: the winner, and the live concurrent versions still in play. */
+export type Resolved = Entry & { versions?: Entry[] };
+
 /** What applying the received records means for one path. */
 export interface Decision {
   path: string;
   local: LocalEntry | undefined;
   /** The state to record (version vectors merged). */
-  final: Entry;
+  final: Resolved;
   /**
    * `record`: the disk already holds the final state, only the manifest changes;
    * `meta`: same content, mode or mtime to set; `write`: new content, a directory or a
@@ -33,34 +36,37 @@ export function wins(a: Entry, b: Entry): boolean {
 /**
  * Folds the records received for one path (in journal order) into the local state,
  * following DESIGN rule 3. Returns null when nothing changes.
+ *
+ * Rule 3 ranks versions that are concurrent with each other, so the fold keeps every live
+ * version no record has superseded yet (`versions`, each with its own vector) beside the
+ * merged vector: a record that supersedes the winner but not a losing modification (written
+ * before its author saw that one) then meets the modification it is really concurrent with.
+ * Ranking against the merged state instead made the outcome depend on arrival order, and
+ * nodes that received the same records in different orders kept different content for good.
  */
 export function decide(path: string, local: LocalEntry | undefined, incoming: Entry[], me: string): Decision | null {
+  let versions = local ? liveVersions(local) : [];
+  let vv = local?.vv ?? {};
   let cur: Entry | undefined = local;
-  let curIsLocal = local !== undefined;
-  let keepLocal = false;
+  let changed = false;
+  // This node's own version on disk, and whether a version it never saw beat it.
+  const mine = local && local.author === me ? versions.find((v) => sameVersion(v, local)) : undefined;
+  let beaten = false;
   for (const r of incoming) {
-    if (!cur) {
-      cur = r;
-      continue;
-    }
-    const order = compareVV(r.vv, cur.vv);
+    // Checked before the vector test: a winner's descendant may have come first in the batch.
+    if (mine && compareVV(r.vv, mine.vv) === 'concurrent' && wins(r, mine)) beaten = true;
+    const order = compareVV(r.vv, vv);
     if (order === 'before' || order === 'equal') continue;
-    if (order === 'after') {
-      cur = r;
-      curIsLocal = false;
-      continue;
-    }
-    const vv = mergeVV(r.vv, cur.vv);
-    if (wins(r, cur)) {
-      if (curIsLocal && cur.author === me && cur.kind !== 'deleted' && !sameContent(cur, r)) keepLocal = true;
-      cur = { ...r, vv };
-      curIsLocal = false;
-    } else {
-      cur = { ...cur, vv };
-    }
+    changed = true;
+    versions = versions.filter((v) => compareVV(v.vv, r.vv) === 'concurrent');
+    if (r.kind !== 'deleted') versions.push(bare(r));
+    vv = mergeVV(vv, r.vv);
+    const best = versions.reduce<Entry | undefined>((b, v) => (!b || wins(v, b) ? v : b), undefined);
+    // No live version left: the deletion stands (the latest one gives its metadata).
+    cur = best ?? (cur && cur.kind === 'deleted' && compareVV(r.vv, cur.vv) !== 'after' && wins(cur, r) ? cur : r);
   }
-  if (!cur || cur === local) return null;
-  const final: Entry = {
+  if (!cur || !changed) return null;
+  const final: Resolved = {
     path,
     kind: cur.kind,
     digest: cur.digest,
@@ -68,16 +74,36 @@ export function decide(path: string, local: LocalEntry | undefined, incoming: En
     mode: cur.mode,
     mtime: cur.mtime,
     target: cur.target,
-    vv: cur.vv,
+    vv,
     hlc: cur.hlc,
     author: cur.author,
   };
+  // Kept only while it says more than the entry itself does.
+  if (versions.length > 1 || (versions.length === 1 && compareVV(versions[0]!.vv, vv) !== 'equal')) final.versions = versions;
+  const curIsLocal = local !== undefined && sameVersion(cur, local);
+  const keepLocal = beaten && mine !== undefined && !sameContent(mine, final);
   let op: Decision['op'];
   if (curIsLocal || (local && sameState(local, final))) op = 'record';
   else if (final.kind === 'deleted') op = local && local.kind !== 'deleted' ? 'delete' : 'record';
   else if (local && final.kind === 'file' && sameContent(local, final)) op = 'meta';
   else op = 'write';
   return { path, local, final, op, keepLocal: keepLocal && op !== 'record' };
+}
+
+/** The live versions a manifest entry stands for (the entry itself unless it kept more). */
+function liveVersions(e: LocalEntry): Entry[] {
+  if (e.versions) return e.versions;
+  return e.kind === 'deleted' ? [] : [bare(e)];
+}
+
+/** One record is one (hlc, author): the same version, whatever vector it is stored with. */
+function sameVersion(a: Entry, b: Entry): boolean {
+  return a.hlc === b.hlc && a.author === b.author && a.kind === b.kind;
+}
+
+function bare(e: Entry): Entry {
+  const { path, kind, digest, size, mode, mtime, target, vv, hlc, author } = e;
+  return { path, kind, digest, size, mode, mtime, target, vv, hlc, author };
 }
 
 /** Groups records by path, keeping journal order within each path and first-seen order overall. */

@@ -2,7 +2,7 @@ import type { Peer } from '../manifest/manifest.js';
 import { mapLimit } from '../util/pool.js';
 import type { SetContext } from './context.js';
 import { decodeHead, type Head } from './head.js';
-import { HEADS_PREFIX, headNode, segmentKey } from './layout.js';
+import { HEADS_PREFIX, headNode, JOURNAL_PREFIX, segmentKey } from './layout.js';
 import type { Entry } from './record.js';
 import { decodeSegment } from './segment.js';
 
@@ -19,6 +19,11 @@ export interface PeerBatch {
   through: number;
   /** False when a malformed segment stopped this peer's stream short of its head. */
   complete: boolean;
+  /**
+   * The next segment this node needs was pruned by housekeeping: the node was away longer
+   * than the journals are kept and must start from a snapshot.
+   */
+  gap: boolean;
 }
 
 /**
@@ -65,6 +70,10 @@ async function fetchPeer(ctx: SetContext, peer: Peer, etag: string): Promise<Pee
   let error: string | null = null;
   for (const [i, seq] of seqs.entries()) {
     const seg = bodies[i];
+    if (!seg && i === 0 && (await firstKeptSegment(ctx, peer.node)) > seq) {
+      ctx.log.info({ peer: head.name || peer.node, cursor: peer.cursor }, 'journal pruned past this node\'s cursor; catching up from a snapshot');
+      return { peer: updated, head, etag, records: [], through: peer.cursor, complete: false, gap: true };
+    }
     try {
       if (!seg) throw new Error(`segment ${peer.node}/${seq} is announced by its head but missing from the store`);
       const decoded = decodeSegment(seg, peer.node, seq, { allowExternalSymlinks: ctx.set.allowExternalSymlinks });
@@ -80,7 +89,16 @@ async function fetchPeer(ctx: SetContext, peer: Peer, etag: string): Promise<Pee
       break;
     }
   }
-  return { peer: { ...updated, error }, head, etag, records, through, complete: error === null };
+  return { peer: { ...updated, error }, head, etag, records, through, complete: error === null, gap: false };
+}
+
+/** The lowest seq still kept in a node's journal (Infinity when it has none). */
+async function firstKeptSegment(ctx: SetContext, node: string): Promise<number> {
+  for await (const o of ctx.store.list(`${JOURNAL_PREFIX}${node}/`)) {
+    const seq = Number(o.key.slice(o.key.lastIndexOf('/') + 1));
+    if (Number.isSafeInteger(seq)) return seq;
+  }
+  return Infinity;
 }
 
 function reject(ctx: SetContext, peer: Peer, message: string): void {

@@ -5,6 +5,7 @@ import { mtimeMs, permBits, statKey } from '../fsutil/stat.js';
 import type { LocalEntry } from '../manifest/manifest.js';
 import { mapLimit } from '../util/pool.js';
 import type { SetContext } from './context.js';
+import { parentsAreDirs } from './disk.js';
 import { MARKER_DIR, sameState, targetProblem, type Entry } from './record.js';
 import { bumpVV } from './vv.js';
 
@@ -49,7 +50,8 @@ export async function scanTree(ctx: SetContext, only?: string[], opts: { ignoreS
     try {
       st = lstatSync(join(root, rel), { bigint: true });
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') unreadable.push(rel);
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== 'ENOENT' && code !== 'ENOTDIR') unreadable.push(rel);
       return;
     }
     if (ctx.excluded(rel, st.isDirectory())) return;
@@ -85,7 +87,8 @@ export async function scanTree(ctx: SetContext, only?: string[], opts: { ignoreS
   let scope: (p: string) => boolean = () => true;
   if (only) {
     const roots = collapse(only);
-    for (const p of roots) visit(p);
+    // A path below a symlink is not in the tree, whatever named it (a remote record may).
+    for (const p of roots) if (parentsAreDirs(root, p)) visit(p);
     scope = (p) => roots.some((r) => r === '' || p === r || p.startsWith(`${r}/`));
   } else walkDir('');
   ctx.stats.scanned += seen.size;

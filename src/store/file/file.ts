@@ -72,7 +72,9 @@ export class FileStore implements Store {
         body = openBody(open, size);
         // A plain loop, not an fs.WriteStream on the handle: such a stream keeps a reference
         // on the FileHandle, and FileHandle.close() then waits for it forever.
-        for await (const chunk of body.stream) await fh.write(chunk as Buffer);
+        for await (const chunk of body.stream as AsyncIterable<Buffer>) {
+          for (let off = 0; off < chunk.length; ) off += (await fh.write(chunk, off)).bytesWritten;
+        }
       });
     } catch (err) {
       // The caller's own stream failed (or had the wrong length): its error, unwrapped.

@@ -19,7 +19,7 @@ import { isTransient, withRetry, type RetryPolicy } from './retry.js';
 
 const MiB = 1024 * 1024;
 
-export interface S3Target {
+export interface S3StoreConfig {
   bucket: string;
   /** Key prefix inside the bucket, without leading or trailing `/`; '' for the whole bucket. */
   prefix: string;
@@ -55,7 +55,7 @@ export class S3Store implements Store {
   private readonly partSize: number;
   private readonly queueSize: number;
 
-  constructor(target: S3Target, opts: S3StoreOptions = {}) {
+  constructor(target: S3StoreConfig, opts: S3StoreOptions = {}) {
     this.bucket = target.bucket;
     this.root = target.prefix.replace(/^\/+|\/+$/g, '');
     this.location = describeLocation(target.bucket, this.root, target.endpoint);
@@ -79,7 +79,8 @@ export class S3Store implements Store {
     return withRetry(
       this.retry,
       async () => {
-        const res = await this.send('get', key, () => this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key })));
+        const cmd = new GetObjectCommand({ Bucket: this.bucket, Key });
+        const res = await this.send('get', key, () => this.client.send(cmd));
         if (!res?.Body) return null;
         let bytes: Uint8Array;
         try {
@@ -100,13 +101,16 @@ export class S3Store implements Store {
 
   async getStream(key: string): Promise<Readable | null> {
     const Key = this.full(key);
-    const res = await this.send('get', key, () => this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key })));
+    const cmd = new GetObjectCommand({ Bucket: this.bucket, Key });
+    const res = await this.send('get', key, () => this.client.send(cmd));
     if (!res?.Body) return null;
     // The rest of the same version of the object, from `offset` on.
     const reopen = async (offset: number) => {
-      const cmd = new GetObjectCommand({ Bucket: this.bucket, Key, Range: `bytes=${offset}-`, IfMatch: res.ETag });
-      const part = await this.client.send(cmd);
-      if (!part.ContentRange?.startsWith(`bytes ${offset}-`)) throw new Error(`ranged GET answered ${part.ContentRange ?? 'the whole object'}`);
+      const range = new GetObjectCommand({ Bucket: this.bucket, Key, Range: `bytes=${offset}-`, IfMatch: res.ETag });
+      const part = await this.client.send(range);
+      if (!part.ContentRange?.startsWith(`bytes ${offset}-`)) {
+        throw new Error(`ranged GET answered ${part.ContentRange ?? 'with the whole object'}`);
+      }
       return part.Body as Readable;
     };
     return resumingBody(res.Body as Readable, res.ContentLength, reopen, this.retry);
@@ -114,7 +118,8 @@ export class S3Store implements Store {
 
   async put(key: string, body: Buffer): Promise<void> {
     const Key = this.full(key);
-    await this.send('put', key, () => this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key, Body: body, ContentLength: body.length })));
+    const cmd = new PutObjectCommand({ Bucket: this.bucket, Key, Body: body, ContentLength: body.length });
+    await this.send('put', key, () => this.client.send(cmd));
   }
 
   /**
@@ -168,8 +173,8 @@ export class S3Store implements Store {
   }
 
   async stat(key: string): Promise<ObjectInfo | null> {
-    const Key = this.full(key);
-    const res = await this.send('stat', key, () => this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key })));
+    const cmd = new HeadObjectCommand({ Bucket: this.bucket, Key: this.full(key) });
+    const res = await this.send('stat', key, () => this.client.send(cmd));
     if (!res) return null;
     return {
       key,
@@ -211,12 +216,14 @@ export class S3Store implements Store {
 
   private async deleteBatch(keys: string[]): Promise<void> {
     const Delete = { Objects: keys.map((Key) => ({ Key })), Quiet: true };
-    const res = await this.send('delete', keys[0], () => this.client.send(new DeleteObjectsCommand({ Bucket: this.bucket, Delete })));
+    const cmd = new DeleteObjectsCommand({ Bucket: this.bucket, Delete });
+    const res = await this.send('delete', keys[0], () => this.client.send(cmd));
     // DeleteObjects answers 200 even when some keys failed; a missing key is not a failure.
     const failed = (res?.Errors ?? []).filter((e) => e.Code !== 'NoSuchKey');
     if (failed.length) {
       const e = failed[0];
-      const cause = Object.assign(new Error(`${e.Code}: ${e.Message} (and ${failed.length - 1} more)`), { code: e.Code });
+      const more = failed.length > 1 ? ` (and ${failed.length - 1} more)` : '';
+      const cause = Object.assign(new Error(`${e.Code}: ${e.Message}${more}`), { code: e.Code });
       throw new StoreError('delete', this.relative(e.Key ?? ''), cause);
     }
   }

@@ -1,0 +1,122 @@
+/**
+ * `<state_dir>/fedsync.prom`: the node's metrics in the Prometheus text format, for
+ * node_exporter's textfile collector. Rewritten atomically after every cycle of any set, from
+ * each set's status.json and counters.json, so whichever process wrote last (the cron run
+ * or the watch daemon) leaves a file that covers every set.
+ */
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import type { Config } from '../config/types.js';
+import type { RequestCounts } from '../store/store.js';
+import { readStatus, type SetStatus } from '../sync/status.js';
+import { writeFileAtomic } from './atomic.js';
+import { addCycle, newCounters, peerLagSeconds, readCounters, writeCounters, type Counters } from './counters.js';
+
+export const METRICS_FILE = 'fedsync.prom';
+
+export function metricsPath(stateDir: string): string {
+  return join(stateDir, METRICS_FILE);
+}
+
+export interface SetMetrics {
+  name: string;
+  mode: string;
+  role: string;
+  status: SetStatus | null;
+  counters: Counters | null;
+}
+
+/**
+ * Called by the cycle right after it wrote status.json (under the set's lock): counts that
+ * cycle and rewrites the metrics file. Metrics never fail a cycle: a problem is logged.
+ */
+export function recordCycleMetrics(config: Config, setName: string, log?: Logger): void {
+  try {
+    const status = readStatus(config.stateDir, setName);
+    if (status) writeCounters(config.stateDir, addCycle(readCounters(config.stateDir, setName) ?? newCounters(setName), status));
+    writeMetricsFile(config);
+  } catch (err) {
+    log?.warn({ err: (err as Error).message }, `cannot write the metrics file ${metricsPath(config.stateDir)}`);
+  }
+}
+
+export function writeMetricsFile(config: Config, now = Date.now()): void {
+  const sets: SetMetrics[] = config.sets.map((s) => ({
+    name: s.name,
+    mode: s.mode,
+    role: s.role,
+    status: readStatus(config.stateDir, s.name),
+    counters: readCounters(config.stateDir, s.name),
+  }));
+  // 0644 in a 0700 (or 0711) state dir: node_exporter reads it by name, nothing else is exposed.
+  writeFileAtomic(metricsPath(config.stateDir), renderMetrics(config.node, sets, now), 0o644);
+}
+
+type Labels = Record<string, string>;
+interface Family {
+  name: string;
+  type: 'counter' | 'gauge';
+  help: string;
+  samples: { labels: Labels; value: number }[];
+}
+
+const COUNTERS: [string, string, (c: Counters) => number][] = [
+  ['fedsync_cycles_total', 'Cycles run (dry runs and skipped runs excluded).', (c) => c.cycles],
+  ['fedsync_cycle_failures_total', 'Cycles that ended with an error.', (c) => c.failures],
+  ['fedsync_files_published_total', 'Changes (files, directories, symlinks, deletions) published.', (c) => c.published],
+  ['fedsync_files_applied_total', "Other nodes' files, directories and symlinks written here.", (c) => c.applied],
+  ['fedsync_files_deleted_total', "Other nodes' deletions carried out here.", (c) => c.deleted],
+  ['fedsync_conflicts_total', 'Local versions moved aside as conflict copies.', (c) => c.conflicts],
+  ['fedsync_records_rejected_total', 'Remote records refused by validation.', (c) => c.rejected],
+  ['fedsync_bytes_up_total', 'Bytes of content uploaded to the store.', (c) => c.bytesUp],
+  ['fedsync_bytes_down_total', 'Bytes of content downloaded from the store.', (c) => c.bytesDown],
+];
+
+export function renderMetrics(node: string, sets: SetMetrics[], now = Date.now()): string {
+  const fam = new Map<string, Family>();
+  const add = (name: string, type: Family['type'], help: string, labels: Labels, value: number) => {
+    const f = fam.get(name) ?? { name, type, help, samples: [] };
+    f.samples.push({ labels, value });
+    fam.set(name, f);
+  };
+  for (const s of sets) {
+    const set = { set: s.name };
+    const c = s.counters ?? newCounters(s.name);
+    const st = s.status;
+    add('fedsync_set_info', 'gauge', 'One per configured set; the labels say how it runs.', { ...set, mode: s.mode, role: s.role, node }, 1);
+    for (const [name, help, get] of COUNTERS) add(name, 'counter', help, set, get(c));
+    for (const kind of Object.keys(c.requests).sort() as (keyof RequestCounts)[]) {
+      add('fedsync_store_requests_total', 'counter', 'Requests sent to the store, by kind (retries included).', { ...set, kind }, c.requests[kind]);
+    }
+    const ts = (iso: string | null | undefined) => (iso ? Date.parse(iso) / 1000 : 0);
+    add('fedsync_last_success_timestamp_seconds', 'gauge', 'Start of the last successful cycle (0: never).', set, ts(st?.lastSuccess));
+    add('fedsync_last_cycle_timestamp_seconds', 'gauge', 'Start of the last cycle (0: never).', set, ts(st?.lastCycle?.startedAt));
+    add('fedsync_last_cycle_duration_seconds', 'gauge', 'Duration of the last cycle.', set, (st?.lastCycle?.durationMs ?? 0) / 1000);
+    add('fedsync_last_cycle_success', 'gauge', '1 if the last cycle succeeded, 0 if it failed or none ran.', set, st?.lastCycle?.ok ? 1 : 0);
+    add('fedsync_pending_changes', 'gauge', 'Local changes recorded but not yet published.', set, st?.pending ?? 0);
+    for (const p of st?.peers ?? []) {
+      const peer = { ...set, peer: p.name || p.node, peer_id: p.node };
+      add('fedsync_peer_lag_segments', 'gauge', "Journal segments the peer published that this node has not applied.", peer, p.lag);
+      add('fedsync_peer_lag_seconds', 'gauge', 'How long this node has been behind the peer (0: caught up).', peer, peerLagSeconds(s.counters, p, now));
+      add('fedsync_peer_heartbeat_timestamp_seconds', 'gauge', "The peer's last heartbeat, from its head.", peer, ts(p.heartbeat));
+      add('fedsync_peer_error', 'gauge', "1 while the peer's journal cannot be read (see fedsync status).", peer, p.error ? 1 : 0);
+    }
+  }
+  const out: string[] = [];
+  for (const f of fam.values()) {
+    out.push(`# HELP ${f.name} ${f.help.replace(/\\/g, '\\\\').replace(/\n/g, '\\n')}`, `# TYPE ${f.name} ${f.type}`);
+    for (const { labels, value } of f.samples) out.push(`${f.name}${labelText(labels)} ${num(value)}`);
+  }
+  return out.join('\n') + '\n';
+}
+
+function labelText(labels: Labels): string {
+  const parts = Object.entries(labels).map(([k, v]) => `${k}="${v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')}"`);
+  return parts.length ? `{${parts.join(',')}}` : '';
+}
+
+function num(v: number): string {
+  if (Number.isNaN(v)) return 'NaN';
+  if (!Number.isFinite(v)) return v > 0 ? '+Inf' : '-Inf';
+  return String(v);
+}

@@ -1,0 +1,68 @@
+import { join } from 'node:path';
+import type { SetContext } from './context.js';
+import { diskMatches, diskState } from './disk.js';
+import { stageFromBundles, unstage } from './housekeep/bundles.js';
+import { listSnapshots, loadSnapshot, type Snapshot } from './housekeep/snapshot.js';
+import { META, metaNumber } from './outbox.js';
+import type { Decision } from './plan.js';
+import { MARKER_DIR } from './record.js';
+import { applyAndFollow } from './receive-apply.js';
+import { planRecords, type PlanOptions } from './reconcile.js';
+
+/**
+ * Catch-up from the newest snapshot, for a node that has never synced or whose cursors point
+ * before the oldest kept segment of a peer (DESIGN "History"). The snapshot's entries are
+ * reconciled with disk and manifest exactly like journal records; the contents come from the
+ * snapshot's bundles where that saves requests; then the cursors jump to the snapshot's and
+ * the journals after it are replayed as usual. Returns false when there is no snapshot.
+ */
+export async function catchUp(ctx: SetContext, opts: PlanOptions, behind: boolean): Promise<boolean> {
+  const names = await listSnapshots(ctx.store);
+  const newest = names.at(-1);
+  if (!newest) return false;
+  const snap = await loadSnapshot(ctx.store, newest, { allowExternalSymlinks: ctx.set.allowExternalSymlinks });
+  if (!snap) return false;
+  ctx.log.info({ snapshot: snap.name, entries: snap.entries.length }, 'catching up from a snapshot');
+  const decisions = await planRecords(ctx, snap.entries, opts);
+  if (behind) decisions.push(...deletedMeanwhile(ctx, snap));
+  const needed = new Set(decisions.filter((d) => d.op === 'write' && d.final.kind === 'file').map((d) => d.final.digest!));
+  const staged = await stageFromBundles(ctx, snap.bundles, needed, join(ctx.set.path, MARKER_DIR, 'tmp'));
+  try {
+    await applyAndFollow(ctx, decisions, staged);
+  } finally {
+    await unstage(staged);
+  }
+  ctx.manifest.transaction(() => {
+    const peers = new Map(ctx.manifest.peers().map((p) => [p.node, p]));
+    for (const [node, seq] of Object.entries(snap.cursors)) {
+      if (node === ctx.nodeId) continue;
+      const p = peers.get(node) ?? { node, name: '', role: '', cursor: 0, headEtag: null, headSeq: 0, heartbeat: null, error: null };
+      // headEtag cleared: the head is fetched again and the journal read on from the new cursor.
+      if (seq > p.cursor) ctx.manifest.putPeer({ ...p, cursor: seq, headEtag: null });
+    }
+  });
+  return true;
+}
+
+/**
+ * A node back from a long absence knows paths the snapshot no longer has at all: deleted
+ * while it was away, their tombstones since pruned. When everything this node has seen is
+ * covered by the snapshot, such a path, unchanged on disk since the node last synced, is
+ * deleted here too rather than resurrected. A path changed on disk meanwhile is left to the
+ * next scan, which publishes it as the local change it is.
+ */
+function deletedMeanwhile(ctx: SetContext, snap: Snapshot): Decision[] {
+  const covered =
+    ctx.manifest.peers().every((p) => p.cursor <= (snap.cursors[p.node] ?? 0)) &&
+    metaNumber(ctx, META.publishedSeq) <= (snap.cursors[ctx.nodeId] ?? 0) &&
+    ctx.manifest.outboxSegments().length === 0;
+  if (!covered) return [];
+  const inSnapshot = new Set(snap.entries.map((e) => e.path));
+  const out: Decision[] = [];
+  for (const local of ctx.manifest.allEntries().values()) {
+    if (local.kind === 'deleted' || inSnapshot.has(local.path) || ctx.excluded(local.path, local.kind === 'dir')) continue;
+    if (!diskMatches(local, diskState(ctx.set.path, local.path))) continue;
+    out.push({ path: local.path, local, final: { ...local, kind: 'deleted', digest: null, size: 0, mode: 0, mtime: 0, target: null }, op: 'delete', keepLocal: false });
+  }
+  return out;
+}

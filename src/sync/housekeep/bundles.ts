@@ -1,0 +1,131 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { readFile, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { mapLimit } from '../../util/pool.js';
+import type { SetContext } from '../context.js';
+import { diskMatches, diskState } from '../disk.js';
+import { BUNDLES_PREFIX } from '../layout.js';
+import type { Entry } from '../record.js';
+import type { BundleItem, Snapshot } from './snapshot.js';
+
+/** Files up to this size travel in bundles; larger ones are fetched on their own. */
+export const BUNDLE_MAX_ITEM = 1024 * 1024;
+/** A bundle is closed once it reaches this size. */
+const BUNDLE_TARGET = 32 * 1024 * 1024;
+/** Below this many needed items, fetching single blobs is cheaper than a whole bundle. */
+const MIN_ITEMS_PER_FETCH = 8;
+
+export function bundleKey(name: string): string {
+  return `${BUNDLES_PREFIX}${name}`;
+}
+
+/**
+ * Packs the contents of the snapshot's small files into bundles, from this node's own disk
+ * (the leader's tree is the federation's state at its cursors). Bundles of the previous
+ * snapshot that are still at least half live are reused as they are, so a busy federation
+ * does not re-upload its whole tree with every snapshot. A file whose disk content no longer
+ * matches the manifest is left out: a bootstrapping node fetches it on its own.
+ */
+export async function buildBundles(ctx: SetContext, snapName: string, entries: Entry[], previous: Snapshot | null): Promise<BundleItem[]> {
+  const wanted = new Map<string, Entry[]>();
+  for (const e of entries) {
+    if (e.kind !== 'file' || e.size === 0 || e.size > BUNDLE_MAX_ITEM) continue;
+    const list = wanted.get(e.digest!);
+    if (list) list.push(e);
+    else wanted.set(e.digest!, [e]);
+  }
+  const items: BundleItem[] = [];
+  for (const [bundle, its] of groupByBundle(previous?.bundles ?? [])) {
+    const total = its.reduce((n, i) => n + i.length, 0);
+    const live = its.filter((i) => wanted.has(i.digest));
+    if (live.reduce((n, i) => n + i.length, 0) * 2 < total) continue;
+    for (const i of live) {
+      items.push({ ...i, bundle });
+      wanted.delete(i.digest);
+    }
+  }
+  let n = 0;
+  let parts: Buffer[] = [];
+  let size = 0;
+  let pending: BundleItem[] = [];
+  const flush = async () => {
+    if (parts.length === 0) return;
+    const name = `${snapName}/${n++}`;
+    await ctx.store.put(bundleKey(name), Buffer.concat(parts));
+    items.push(...pending.map((p) => ({ ...p, bundle: name })));
+    parts = [];
+    pending = [];
+    size = 0;
+  };
+  for (const [digest, list] of wanted) {
+    const body = await readVerified(ctx, list, digest);
+    if (!body) continue;
+    pending.push({ bundle: '', digest, offset: size, length: body.length });
+    parts.push(body);
+    size += body.length;
+    if (size >= BUNDLE_TARGET) await flush();
+  }
+  await flush();
+  return items;
+}
+
+/** The content of one of the entries, read from disk and checked against the digest. */
+async function readVerified(ctx: SetContext, list: Entry[], digest: string): Promise<Buffer | null> {
+  for (const e of list) {
+    const local = ctx.manifest.getEntry(e.path);
+    if (!diskMatches(local, diskState(ctx.set.path, e.path))) continue;
+    try {
+      const body = await readFile(join(ctx.set.path, e.path));
+      if (createHash('sha256').update(body).digest('hex') === digest) return body;
+    } catch {
+      // changed or gone since; try the next path with this content
+    }
+  }
+  return null;
+}
+
+function groupByBundle(items: BundleItem[]): Map<string, BundleItem[]> {
+  const out = new Map<string, BundleItem[]>();
+  for (const i of items) {
+    const list = out.get(i.bundle);
+    if (list) list.push(i);
+    else out.set(i.bundle, [i]);
+  }
+  return out;
+}
+
+/**
+ * Fetches the bundles that hold enough of the needed contents and writes each needed item,
+ * verified against its digest, to a temp file. Returns digest → temp file. A
+ * bundle that is missing or does not verify is skipped: those contents are fetched as single
+ * blobs afterwards, so bundles only ever save requests, never decide correctness.
+ */
+export async function stageFromBundles(ctx: SetContext, items: BundleItem[], needed: Set<string>, tmpDir: string): Promise<Map<string, string>> {
+  const staged = new Map<string, string>();
+  const useful = [...groupByBundle(items.filter((i) => needed.has(i.digest)))].filter(([, its]) => its.length >= MIN_ITEMS_PER_FETCH);
+  await mapLimit(useful, 2, async ([bundle, its]) => {
+    const body = await ctx.store.get(bundleKey(bundle));
+    if (!body) {
+      ctx.log.warn({ bundle }, 'bundle missing; fetching its files one by one');
+      return;
+    }
+    ctx.stats.bytesDown += body.length;
+    await mapLimit(its, 16, async (i) => {
+      if (staged.has(i.digest) || i.offset + i.length > body.length) return;
+      const bytes = body.subarray(i.offset, i.offset + i.length);
+      if (createHash('sha256').update(bytes).digest('hex') !== i.digest) {
+        ctx.log.error({ bundle, digest: i.digest }, 'bundle item does not match its digest; fetching it on its own');
+        return;
+      }
+      const tmp = join(tmpDir, `${randomBytes(8).toString('hex')}.bundle`);
+      // Not synced here: apply copies it to each path's own temp file and syncs that.
+      await writeFile(tmp, bytes, { mode: 0o600 });
+      staged.set(i.digest, tmp);
+    });
+  });
+  return staged;
+}
+
+export async function unstage(staged: Map<string, string>): Promise<void> {
+  for (const tmp of staged.values()) await rm(tmp, { force: true });
+}

@@ -1,0 +1,111 @@
+import { readdirSync, rmSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { step, type SetContext } from '../context.js';
+import { META, metaNumber } from '../outbox.js';
+import { buildBundles } from './bundles.js';
+import { readMembers } from './leader.js';
+import { collectGarbage, pruneSegments, pruneSnapshots } from './prune.js';
+import { encodeSnapshot, listSnapshots, loadSnapshot, snapshotKey, snapshotName, type Snapshot } from './snapshot.js';
+import { MARKER_DIR } from '../record.js';
+
+const HOUSEKEEP_AT = 'housekeep_at';
+const SNAPSHOT_AT = 'snapshot_at';
+
+export interface HousekeepResult {
+  leader: boolean;
+  snapshot: string | null;
+}
+
+/** Housekeeping runs inside a cycle at most every `snapshot_every` (and at most hourly). */
+export function housekeepingDue(ctx: SetContext, now = Date.now()): boolean {
+  const last = Number(ctx.manifest.getMeta(HOUSEKEEP_AT) ?? 0);
+  return now - last >= Math.min(ctx.set.snapshotEvery, 3_600_000);
+}
+
+/**
+ * Housekeeping (DESIGN "History"), as steps: every node tidies its own temp files and
+ * manifest; the leader also writes a snapshot when enough has changed, prunes old snapshots,
+ * prunes journal segments every live node has acknowledged, and collects unreferenced blobs.
+ * Every step is idempotent and safe to interrupt, and two leaders at once only repeat work.
+ */
+export async function housekeep(ctx: SetContext, opts: { force?: boolean } = {}): Promise<HousekeepResult> {
+  const now = Date.now();
+  await step('housekeep: local', () => tidyLocal(ctx, now));
+  const members = await step('housekeep: members', () => readMembers(ctx, now));
+  const result: HousekeepResult = { leader: members.leader === ctx.nodeId, snapshot: null };
+  if (result.leader) {
+    let names = await step('housekeep: list snapshots', () => listSnapshots(ctx.store));
+    const newestName = names.at(-1);
+    let newest = newestName ? await loadSnapshot(ctx.store, newestName, { allowExternalSymlinks: true }) : null;
+    if (snapshotDue(ctx, newest, now, opts.force ?? false)) {
+      newest = await step('housekeep: snapshot', () => writeSnapshot(ctx, newest));
+      result.snapshot = newest.name;
+      names = [...names, newest.name];
+    }
+    if (newest) {
+      const kept = await step('housekeep: prune snapshots', () => pruneSnapshots(ctx, names, now));
+      const segments = await step('housekeep: prune journals', () => pruneSegments(ctx, members, newest!, now));
+      await step('housekeep: collect garbage', () => collectGarbage(ctx, kept, segments, now));
+    }
+  }
+  ctx.manifest.setMeta(HOUSEKEEP_AT, now);
+  return result;
+}
+
+/** A snapshot is due when the last one is older than `snapshot_every` and the state moved since. */
+function snapshotDue(ctx: SetContext, newest: Snapshot | null, now: number, force: boolean): boolean {
+  if (ctx.manifest.outboxSegments().length > 0) return false; // only published state goes in
+  if (!newest) return true;
+  const cursors = currentCursors(ctx);
+  const moved = Object.entries(cursors).some(([n, s]) => (newest.cursors[n] ?? 0) < s);
+  if (!moved) return false;
+  if (force) return true;
+  const last = Math.max(Number(ctx.manifest.getMeta(SNAPSHOT_AT) ?? 0), Number(newest.name.slice(0, 13)));
+  return now - last >= ctx.set.snapshotEvery;
+}
+
+function currentCursors(ctx: SetContext): Record<string, number> {
+  const cursors: Record<string, number> = { [ctx.nodeId]: metaNumber(ctx, META.publishedSeq) };
+  for (const p of ctx.manifest.peers()) cursors[p.node] = p.cursor;
+  return cursors;
+}
+
+/**
+ * The leader's manifest, with its outbox empty, is the federation's state at its cursors:
+ * that is the snapshot. Bundles are written before it, and the snapshot is the commit point.
+ */
+async function writeSnapshot(ctx: SetContext, previous: Snapshot | null): Promise<Snapshot> {
+  const hlc = ctx.clock.tick();
+  const name = snapshotName(hlc, ctx.nodeId);
+  const entries = [...ctx.manifest.allEntries().values()]
+    .filter((e) => Object.keys(e.vv).length > 0)
+    .map(({ stat: _stat, ...e }) => e)
+    .sort((a, b) => (a.path < b.path ? -1 : 1));
+  const bundles = await buildBundles(ctx, name, entries, previous);
+  const snap: Snapshot = { name, node: ctx.nodeId, hlc, created: new Date().toISOString(), cursors: currentCursors(ctx), entries, bundles };
+  await ctx.store.put(snapshotKey(name), encodeSnapshot(snap));
+  ctx.manifest.setMeta(SNAPSHOT_AT, Date.now());
+  ctx.manifest.setMeta(META.hlc, ctx.clock.current);
+  ctx.log.info({ snapshot: name, entries: entries.length, bundled: bundles.length }, 'wrote a snapshot');
+  return snap;
+}
+
+/** Every node: stale temp files, old tombstones and blob notes, a compact manifest. */
+function tidyLocal(ctx: SetContext, now: number): void {
+  const tmp = join(ctx.set.path, MARKER_DIR, 'tmp');
+  for (const name of safeList(tmp)) {
+    const p = join(tmp, name);
+    // Only what no cycle can still be writing (the cycle holds the lock; the age is a second guard).
+    if (now - statSync(p).mtimeMs > 3_600_000) rmSync(p, { recursive: true, force: true });
+  }
+  const { tombstones } = ctx.manifest.compact(now - ctx.set.history - ctx.set.nodeTimeout, now - ctx.set.gcGrace);
+  if (tombstones > 0) ctx.log.info({ tombstones }, 'forgot old tombstones');
+}
+
+function safeList(dir: string): string[] {
+  try {
+    return readdirSync(dir);
+  } catch {
+    return [];
+  }
+}
