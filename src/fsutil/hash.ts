@@ -54,6 +54,11 @@ export class VerifyStream extends Transform {
   }
 }
 
-export class DigestMismatchError extends Error {
+/** Content that is not what it claims to be (bad digest, failed authentication): never used. */
+export class IntegrityError extends Error {
+  override name = 'IntegrityError';
+}
+
+export class DigestMismatchError extends IntegrityError {
   override name = 'DigestMismatchError';
 }

@@ -3,14 +3,13 @@ import { createWriteStream, lchownSync, mkdirSync, renameSync, rmdirSync, symlin
 import { chmod, chown, copyFile, lutimes, open, rm, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { hashFile, VerifyStream, DigestMismatchError } from '../fsutil/hash.js';
+import { hashFile, IntegrityError, VerifyStream } from '../fsutil/hash.js';
 import { resolveOwner } from '../fsutil/owner.js';
 import { utimesSeconds } from '../fsutil/stat.js';
 import { mapLimit } from '../util/pool.js';
 import type { SetContext } from './context.js';
 import { conflictPath } from './conflict.js';
 import { diskMatches, diskState, ensureParents, RejectedRecord } from './disk.js';
-import { blobKey } from './layout.js';
 import type { Decision } from './plan.js';
 import { MARKER_DIR, type Entry } from './record.js';
 
@@ -43,7 +42,7 @@ export async function applyDecisions(ctx: SetContext, decisions: Decision[], pre
     try {
       await fn();
     } catch (err) {
-      if (err instanceof RejectedRecord || err instanceof DigestMismatchError || err instanceof MissingBlob) {
+      if (err instanceof RejectedRecord || err instanceof IntegrityError || err instanceof MissingBlob) {
         ctx.stats.rejected++;
         ctx.log.error({ path: d.path, from: d.final.author, reason: (err as Error).message }, 'rejected a remote record');
         return;
@@ -211,7 +210,7 @@ class Writer {
 
   /** Fetches a blob into a temp file, verified against its digest and size, synced to disk. */
   private async download(e: Entry): Promise<string> {
-    const body = await this.ctx.store.getStream(blobKey(e.digest!));
+    const body = await this.ctx.store.getStream(this.ctx.blobKey(e.digest!));
     if (!body) throw new MissingBlob(`blob ${e.digest} is not in the store`);
     const tmp = this.tmpName();
     try {

@@ -14,6 +14,8 @@ export interface SetContext {
   manifest: Manifest;
   clock: Clock;
   log: Logger;
+  /** The store key of a content digest (an HMAC of it when the store is encrypted). */
+  blobKey: (digest: string) => string;
   /** True for paths (relative, `/`-separated) that the set's `exclude` keeps out. */
   excluded: (rel: string, isDir: boolean) => boolean;
   stats: CycleStats;

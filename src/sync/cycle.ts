@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import type { Config, SetConfig } from '../config/types.js';
 import type { RequestCounts } from '../store/store.js';
 import { newCycleStats, SafetyError, step, type CycleStats, type SetContext } from './context.js';
-import { loadFormat } from './format.js';
+import { openFormat } from './format.js';
 import { Lock } from './lock.js';
 import { META, metaNumber, recordChanges } from './outbox.js';
 import { byPath, decide } from './plan.js';
@@ -72,7 +72,7 @@ async function lockedCycle(config: Config, set: SetConfig, log: Logger, opts: Cy
   let error: Error | null = null;
   let settling: string[] = [];
   try {
-    await step('format', () => loadFormat(store, manifest));
+    await step('format', () => openFormat(ctx, config.store));
     if (opts.dryRun) await dryRun(ctx, opts);
     else settling = await cycleSteps(ctx, opts);
   } catch (err) {
@@ -131,7 +131,7 @@ export async function withSet<T>(config: Config, set: SetConfig, log: Logger, fn
     checkRoot(set);
     const session = openSession(config, set, log);
     try {
-      await step('format', () => loadFormat(session.ctx.store, session.ctx.manifest));
+      await step('format', () => openFormat(session.ctx, config.store));
       return await fn(session.ctx);
     } finally {
       await session.close();

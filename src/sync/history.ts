@@ -9,7 +9,7 @@ import { mapLimit } from '../util/pool.js';
 import type { SetContext } from './context.js';
 import { ensureParents } from './disk.js';
 import { listSnapshots, loadSnapshot } from './housekeep/snapshot.js';
-import { HEADS_PREFIX, JOURNAL_PREFIX, blobKey, headNode } from './layout.js';
+import { HEADS_PREFIX, JOURNAL_PREFIX, headNode } from './layout.js';
 import { MARKER_DIR, pathProblem, type Entry } from './record.js';
 import { decodeSegment } from './segment.js';
 import { decodeHead } from './head.js';
@@ -125,7 +125,7 @@ export async function writeVersions(ctx: SetContext, entries: Entry[], destRoot:
       try {
         if (e.kind === 'symlink') symlinkSync(e.target!, tmp);
         else {
-          const body = await ctx.store.getStream(blobKey(e.digest!));
+          const body = await ctx.store.getStream(ctx.blobKey(e.digest!));
           if (!body) throw new Error(`${e.path}: blob ${e.digest} is no longer in the store`);
           await pipeline(body, new VerifyStream(e.digest!, e.size, e.path), createWriteStream(tmp, { mode: 0o600 }));
           await chmod(tmp, e.mode);

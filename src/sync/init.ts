@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import type { Config, SetConfig } from '../config/types.js';
 import { openStore } from '../store/index.js';
 import { SafetyError, step } from './context.js';
-import { ensureFormat } from './format.js';
+import { initFormat } from './format.js';
 import { openNode } from './node.js';
 import { MARKER_DIR } from './record.js';
 
@@ -30,16 +30,23 @@ export async function initSet(config: Config, set: SetConfig, log: Logger): Prom
   if (!existsSync(set.path) || !statSync(set.path).isDirectory()) {
     throw new SafetyError(`set "${set.name}": root ${set.path} does not exist or is not a directory; create it (or mount its volume) first`);
   }
-  const marker = join(set.path, MARKER_DIR);
-  mkdirSync(join(marker, 'tmp'), { recursive: true, mode: 0o700 });
-  if (!existsSync(join(marker, 'README'))) writeFileSync(join(marker, 'README'), MARKER_README);
-  const { manifest, nodeId, created } = openNode(config.stateDir, set.name, log);
   const store = openStore(config.store, set.name);
+  let node: ReturnType<typeof openNode> | null = null;
   try {
-    const { created: newStore } = await step('init store', () => ensureFormat(store, manifest, set.name));
+    // The store and the passphrase are checked before anything is created here.
+    const { created: newStore } = await step('init store', () =>
+      initFormat(store, config.store, set.name, () => {
+        const marker = join(set.path, MARKER_DIR);
+        mkdirSync(join(marker, 'tmp'), { recursive: true, mode: 0o700 });
+        if (!existsSync(join(marker, 'README'))) writeFileSync(join(marker, 'README'), MARKER_README);
+        node = openNode(config.stateDir, set.name, log);
+        return node.manifest;
+      }),
+    );
+    const { nodeId, created } = node!;
     return { set: set.name, nodeId, newNode: created, newStore, root: set.path, store: store.location };
   } finally {
-    manifest.close();
+    (node as ReturnType<typeof openNode> | null)?.manifest.close();
     await store.close();
   }
 }

@@ -7,7 +7,7 @@ import { DigestMismatchError, VerifyStream } from '../fsutil/hash.js';
 import { mapLimit } from '../util/pool.js';
 import type { SetContext } from './context.js';
 import { encodeHead, type Head } from './head.js';
-import { blobKey, headKey, segmentKey } from './layout.js';
+import { headKey, segmentKey } from './layout.js';
 import { META, metaNumber } from './outbox.js';
 import type { Entry } from './record.js';
 import { encodeSegment } from './segment.js';
@@ -68,7 +68,7 @@ async function storeBlobs(ctx: SetContext, seq: number): Promise<void> {
       }
     }
     // A crash after an upload and before it was noted leaves the blob stored already.
-    if (await ctx.store.stat(blobKey(digest))) ctx.manifest.addBlob(digest);
+    if (await ctx.store.stat(ctx.blobKey(digest))) ctx.manifest.addBlob(digest);
     else lost.push(digest);
   });
   if (lost.length === 0) return;
@@ -84,7 +84,7 @@ async function storeBlobs(ctx: SetContext, seq: number): Promise<void> {
 
 /** Uploads the file as the blob if it still has that content; false when it does not. */
 async function uploadFrom(ctx: SetContext, abs: string, digest: string, size: number): Promise<boolean> {
-  const key = blobKey(digest);
+  const key = ctx.blobKey(digest);
   try {
     if (size <= SMALL_FILE) {
       const body = await readFile(abs);

@@ -6,6 +6,7 @@ import { newCycleStats, type SetContext } from './context.js';
 import { Clock, type Hlc } from './hlc.js';
 import { openNode } from './node.js';
 import { META } from './outbox.js';
+import { blobKey } from './layout.js';
 
 /** A set opened on this node: manifest, store and clock, kept across cycles by a daemon. */
 export interface Session {
@@ -27,6 +28,7 @@ export function openSession(config: Config, set: SetConfig, log: Logger): Sessio
     log: log.child({ set: set.name }),
     excluded: (rel, isDir) => ig.ignores(isDir ? `${rel}/` : rel),
     stats: newCycleStats(),
+    blobKey,
   };
   return {
     ctx,

@@ -107,7 +107,8 @@ export async function collectGarbage(ctx: SetContext, keptSnapshots: string[], k
   }
   ctx.manifest.forgetSegments(new Set(keptSegments.map((o) => o.key)));
   const expired = (o: ObjectInfo) => now - o.lastModified.getTime() > ctx.set.gcGrace;
-  const dropBlobs = blobs.filter((o) => !referenced.has(o.key.slice(o.key.lastIndexOf('/') + 1)) && expired(o)).map((o) => o.key);
+  const keys = new Set([...referenced].map((d) => ctx.blobKey(d)));
+  const dropBlobs = blobs.filter((o) => !keys.has(o.key) && expired(o)).map((o) => o.key);
   const dropBundles = bundles.filter((o) => !usedBundles.has(o.key) && expired(o)).map((o) => o.key);
   if (dropBlobs.length + dropBundles.length > 0) {
     await ctx.store.delete([...dropBlobs, ...dropBundles]);
