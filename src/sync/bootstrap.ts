@@ -6,7 +6,7 @@ import { listSnapshots, loadSnapshot, type Snapshot } from './housekeep/snapshot
 import { META, metaNumber } from './outbox.js';
 import type { Decision } from './plan.js';
 import { MARKER_DIR } from './record.js';
-import { applyAndFollow } from './receive-apply.js';
+import { receiveApply } from './receive-apply.js';
 import { planRecords, type PlanOptions } from './reconcile.js';
 
 /**
@@ -28,7 +28,7 @@ export async function catchUp(ctx: SetContext, opts: PlanOptions, behind: boolea
   const needed = new Set(decisions.filter((d) => d.op === 'write' && d.final.kind === 'file').map((d) => d.final.digest!));
   const staged = await stageFromBundles(ctx, snap.bundles, needed, join(ctx.set.path, MARKER_DIR, 'tmp'));
   try {
-    await applyAndFollow(ctx, decisions, staged);
+    await receiveApply(ctx, decisions, staged);
   } finally {
     await unstage(staged);
   }

@@ -9,6 +9,7 @@ import { Lock } from './lock.js';
 import { META, metaNumber, recordChanges } from './outbox.js';
 import { byPath, decide } from './plan.js';
 import { headDue, publishOutbox, writeHead } from './publish.js';
+import { revertDrift } from './drift.js';
 import { housekeep, housekeepingDue } from './housekeep/index.js';
 import { fetchPeers } from './pull.js';
 import { isFresh, receive } from './receive.js';
@@ -167,9 +168,9 @@ function cleanTemp(set: SetConfig): void {
 async function cycleSteps(ctx: SetContext, opts: CycleOptions): Promise<string[]> {
   let settling: string[] = [];
   const scanAndRecord = async () => {
-    if (ctx.set.role === 'subscribe') return;
     const scan = await step('scan', () => scanTree(ctx, opts.only));
     settling = scan.settling;
+    if (ctx.set.role === 'subscribe') return step('revert drift', () => revertDrift(ctx, scan));
     checkDeletions(ctx, scan.changes.filter((c) => c.entry.kind === 'deleted').length, scan.liveBefore, opts, 'publish');
     recordChanges(ctx, scan.changes, scan.restat);
   };

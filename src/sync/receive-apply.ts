@@ -9,7 +9,7 @@ import { scanTree } from './scan.js';
  * versions, and parent directories created on the way. Throws when something must be
  * retried (store or disk trouble), so the caller does not move cursors past it.
  */
-export async function applyAndFollow(ctx: SetContext, decisions: Decision[], prestaged?: Map<string, string>): Promise<void> {
+export async function receiveApply(ctx: SetContext, decisions: Decision[], prestaged?: Map<string, string>): Promise<void> {
   const outcome = await applyDecisions(ctx, decisions, prestaged);
   const follow = [...outcome.keptAside, ...outcome.madeParents];
   if (follow.length > 0 && ctx.set.role !== 'subscribe') {

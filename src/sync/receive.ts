@@ -2,7 +2,7 @@ import { catchUp } from './bootstrap.js';
 import { step, type SetContext } from './context.js';
 import { META } from './outbox.js';
 import { fetchPeers, type PeerBatch } from './pull.js';
-import { applyAndFollow } from './receive-apply.js';
+import { receiveApply } from './receive-apply.js';
 import { planRecords } from './reconcile.js';
 
 const SYNCED = 'synced_at';
@@ -28,7 +28,7 @@ export async function receive(ctx: SetContext, opts: { force?: boolean }): Promi
     }
   }
   const decisions = await step('plan', () => planRecords(ctx, batches.flatMap((b) => b.records), { ...opts, fresh }));
-  await step('apply', () => applyAndFollow(ctx, decisions));
+  await step('apply', () => receiveApply(ctx, decisions));
   saveCursors(ctx, batches);
 }
 

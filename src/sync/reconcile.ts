@@ -29,7 +29,8 @@ export async function planRecords(ctx: SetContext, received: Entry[], opts: Plan
   for (const path of incoming.keys()) {
     if (!diskMatches(ctx.manifest.getEntry(path), diskState(ctx.set.path, path))) dirty.push(path);
   }
-  if (dirty.length > 0) {
+  // A subscriber never records local changes: its drift is reverted by the next scan.
+  if (dirty.length > 0 && ctx.set.role !== 'subscribe') {
     const scan = await scanTree(ctx, dirty, { ignoreSettle: true });
     recordChanges(ctx, adopt(ctx, scan.changes, incoming, opts.fresh ?? false), scan.restat);
   }
