@@ -1,17 +1,19 @@
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { loadConfig } from '../config/load.js';
-import { cronPath, cronTable, installCron, uninstallCron } from '../ops/cron.js';
+import { cronPath, cronTable, installCron, systemdDropIn, uninstallCron } from '../ops/cron.js';
 import { EXIT, print, UserError, type GlobalOptions } from './common.js';
 
 export interface CronOptions extends GlobalOptions {
   install?: boolean;
   uninstall?: boolean;
+  systemd?: boolean;
 }
 
 /**
  * `fedsync cron`: prints the cron.d entries for this config; `--install` writes them to
- * /etc/cron.d/fedsync (only when they changed), `--uninstall` removes that file.
+ * /etc/cron.d/fedsync (only when they changed), `--uninstall` removes that file. With
+ * `--systemd` it prints the drop-in the systemd units need instead (the roots they may write).
  */
 export async function cronCommand(opts: CronOptions): Promise<number> {
   if (opts.install && opts.uninstall) throw new UserError('--install and --uninstall exclude each other', EXIT.usage);
@@ -21,6 +23,11 @@ export async function cronCommand(opts: CronOptions): Promise<number> {
     return EXIT.ok;
   }
   const config = loadConfig(opts.config);
+  if (opts.systemd) {
+    if (opts.install) throw new UserError('--systemd only prints the drop-in; install it with `systemctl edit` (see docs/operations.md)', EXIT.usage);
+    process.stdout.write(systemdDropIn(config));
+    return EXIT.ok;
+  }
   // The path as invoked, not its realpath: npm's /usr/local/bin/fedsync symlink survives upgrades.
   const bin = resolve(process.argv[1] ?? 'fedsync');
   const table = cronTable(config, bin, process.execPath);

@@ -1,7 +1,9 @@
 import { Command, CommanderError } from 'commander';
 import { ConfigError } from '../config/types.js';
 import { EXIT, UserError } from './common.js';
+import { cronCommand } from './cron.js';
 import { demoCommand } from './demo.js';
+import { doctorCommand } from './doctor.js';
 import { historyCommand, restoreCommand } from './history.js';
 import { forgetNodeCommand, housekeepCommand, nodesCommand } from './housekeep.js';
 import { initCommand } from './init.js';
@@ -70,6 +72,16 @@ function program(): Command {
     .option('--set <name>', 'only this sync set')
     .option('--force', 'even if it looks live')
     .action(async (id: string, o: { set?: string; force?: boolean }) => done(await forgetNodeCommand(id, { ...global(), ...o })));
+  p.command('cron')
+    .description('print the /etc/cron.d entries for this config; --install writes /etc/cron.d/fedsync')
+    .option('--install', 'write /etc/cron.d/fedsync (atomically; left alone when unchanged)')
+    .option('--uninstall', 'remove /etc/cron.d/fedsync')
+    .option('--systemd', 'print the drop-in (ReadWritePaths=) the systemd units need for this config instead')
+    .action(async (o: { install?: boolean; uninstall?: boolean; systemd?: boolean }) => done(await cronCommand({ ...global(), ...o })));
+  p.command('doctor')
+    .description('check config, store access, clock, roots, disk, manifests and permissions; exit 1 if any check fails')
+    .option('--set <name>', 'only this sync set')
+    .action(async (o: { set?: string }) => done(await doctorCommand({ ...global(), ...o })));
   p.command('demo')
     .description('build a three-node federation in a temp directory and show it converge')
     .option('--keep', 'keep the demo directory afterwards')

@@ -1,10 +1,12 @@
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
 import { IntegrityError } from '../fsutil/hash.js';
 import { CHUNK } from './keys.js';
 
 const SEALED = Buffer.from('FSE1');
-const STREAM = Buffer.from('FSB1');
+// FSB2: each blob is encrypted under its own key (see blobStreamKey); FSB1 used the contents
+// key directly and is not read.
+const STREAM = Buffer.from('FSB2');
 const TAG = 16;
 const PREFIX = 7;
 
@@ -38,7 +40,21 @@ export function sealedStreamSize(size: number): number {
 }
 
 /**
- * Chunk i's nonce: a random prefix per blob, the chunk counter, and a final-chunk flag. The
+ * The key one blob's chunks are encrypted with: HKDF of the contents key, salted with the
+ * blob's random prefix and bound to its name. A single AES-GCM key shared by every blob would
+ * leave only the 56 random bits of the prefix to keep nonces unique across blobs, and two
+ * blobs drawing the same prefix (a birthday collision: likely within a few hundred million
+ * blobs, and above the usual 2^-32 risk bound after a few thousand) would reuse keystream and
+ * expose the GHASH key. With a key per (name, prefix), distinct contents (distinct names:
+ * an HMAC of the digest) never share a key, and the same content under the same name and
+ * prefix encrypts to the same bytes, which reveals nothing.
+ */
+function blobStreamKey(key: Buffer, prefix: Buffer, aad: Buffer): Buffer {
+  return Buffer.from(hkdfSync('sha256', key, prefix, Buffer.concat([Buffer.from('fedsync blob v2\0'), aad]), 32));
+}
+
+/**
+ * Chunk i's nonce: the blob's random prefix, the chunk counter, and a final-chunk flag. The
  * counter makes chunks unreorderable, the flag makes truncation at a chunk boundary fail.
  */
 function chunkNonce(prefix: Buffer, i: number, final: boolean): Buffer {
@@ -58,16 +74,15 @@ function encryptChunk(key: Buffer, aad: Buffer, prefix: Buffer, i: number, final
 export class EncryptStream extends Transform {
   private readonly prefix = randomBytes(PREFIX);
   private readonly aad: Buffer;
+  private readonly key: Buffer;
   private pending = Buffer.alloc(0);
   private i = 0;
   private started = false;
 
-  constructor(
-    private readonly key: Buffer,
-    aad: string,
-  ) {
+  constructor(key: Buffer, aad: string) {
     super();
     this.aad = Buffer.from(aad);
+    this.key = blobStreamKey(key, this.prefix, this.aad);
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
@@ -98,6 +113,8 @@ export class EncryptStream extends Transform {
 export class DecryptStream extends Transform {
   private readonly aad: Buffer;
   private prefix: Buffer | null = null;
+  /** This blob's key, once its prefix is read. */
+  private blobKey: Buffer | null = null;
   private pending = Buffer.alloc(0);
   private i = 0;
 
@@ -116,6 +133,7 @@ export class DecryptStream extends Transform {
         if (this.pending.length < STREAM.length + PREFIX) return cb();
         if (!this.pending.subarray(0, 4).equals(STREAM)) throw new IntegrityError(`${this.what} is not an encrypted fedsync blob`);
         this.prefix = Buffer.from(this.pending.subarray(4, 4 + PREFIX));
+        this.blobKey = blobStreamKey(this.key, this.prefix, this.aad);
         this.pending = this.pending.subarray(4 + PREFIX);
       }
       while (this.pending.length > CHUNK + TAG) {
@@ -139,7 +157,7 @@ export class DecryptStream extends Transform {
   }
 
   private open(sealed: Buffer, final: boolean): Buffer {
-    const d = createDecipheriv('aes-256-gcm', this.key, chunkNonce(this.prefix!, this.i++, final)).setAAD(this.aad);
+    const d = createDecipheriv('aes-256-gcm', this.blobKey!, chunkNonce(this.prefix!, this.i++, final)).setAAD(this.aad);
     d.setAuthTag(sealed.subarray(sealed.length - TAG));
     try {
       return Buffer.concat([d.update(sealed.subarray(0, sealed.length - TAG)), d.final()]);

@@ -8,8 +8,12 @@ export function statKey(st: BigIntStats): string {
   return `${st.size}:${st.mtimeNs}:${st.ctimeNs}:${st.ino}`;
 }
 
+/**
+ * Modification time in whole milliseconds. A time before 1970 (old archives) becomes 0:
+ * records refuse negative times and utimes cannot set them, so the file would never travel.
+ */
 export function mtimeMs(st: BigIntStats): number {
-  return Number(st.mtimeNs / 1_000_000n);
+  return st.mtimeNs < 0n ? 0 : Number(st.mtimeNs / 1_000_000n);
 }
 
 /** Permission bits only: set-id and sticky bits never travel between nodes. */

@@ -6,6 +6,7 @@
 import { rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { Config } from '../config/types.js';
+import { parseStoreUrl } from '../store/index.js';
 import { writeIfChanged } from './atomic.js';
 
 export const DEFAULT_CRON_DIR = '/etc/cron.d';
@@ -71,7 +72,6 @@ export function cronTable(config: Config, bin: string, nodeBin: string): CronTab
     lines.push('', `# lightweight sets (${light.join(', ')}): the watch daemon, from boot; logrotate sends SIGHUP to the pid in ${WATCH_PIDFILE}`);
     lines.push(`@reboot root ${watch}`);
   }
-  if (heavy.length + light.length === 0) warnings.push(`${config.file} has no sync sets: nothing to schedule`);
   const startWatch = light.length > 0 ? `setsid -f /bin/sh -c ${sh(watch)} </dev/null` : null;
   return { text: cronEscape(lines.join('\n')) + '\n', logFile, warnings, startWatch };
 }
@@ -103,4 +103,40 @@ function cronEscape(text: string): string {
     .split('\n')
     .map((l) => (l.startsWith('#') || !l.includes(' root ') ? l : l.replace(/%/g, '\\%')))
     .join('\n');
+}
+
+/** What the units' StateDirectory= and LogsDirectory= already make writable. */
+const UNIT_STATE_DIR = '/var/lib/fedsync';
+const UNIT_LOGS_DIR = '/var/log/fedsync';
+
+/**
+ * The drop-in the systemd units need for this config: ProtectSystem=strict leaves only the
+ * state and log directories writable, so every root (and a state dir, log directory or
+ * file:// store elsewhere) must be listed.
+ */
+export function systemdDropIn(config: Config): string {
+  const inside = (p: string, dir: string) => p === dir || p.startsWith(`${dir}/`);
+  const paths = config.sets.map((s) => s.path);
+  if (!inside(config.stateDir, UNIT_STATE_DIR)) paths.push(config.stateDir);
+  if (config.logFile && !inside(dirname(config.logFile), UNIT_LOGS_DIR)) paths.push(dirname(config.logFile));
+  const url = parseStoreUrl(config.store.url);
+  if (url.kind === 'file') paths.push(url.dir);
+  const lines = [
+    `# fedsync: written by \`fedsync cron --systemd\` from ${config.file}. Install it for both units:`,
+    '#   /etc/systemd/system/fedsync-run.service.d/paths.conf',
+    '#   /etc/systemd/system/fedsync-watch.service.d/paths.conf',
+    '# then `systemctl daemon-reload`. Run the command again after adding a set.',
+    // A root on a volume that is not mounted yet would be refused (no marker) anyway; waiting is kinder.
+    '[Unit]',
+    ...config.sets.map((s) => `RequiresMountsFor=${unitPath(s.path)}`),
+    '',
+    '[Service]',
+    ...[...new Set(paths)].map((p) => `ReadWritePaths=${unitPath(p)}`),
+  ];
+  return lines.join('\n') + '\n';
+}
+
+/** systemd path lists split on spaces: quote a path that has one. */
+function unitPath(p: string): string {
+  return /[\s"\\]/.test(p) ? `"${p.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"` : p;
 }

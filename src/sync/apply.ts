@@ -6,6 +6,7 @@ import { pipeline } from 'node:stream/promises';
 import { hashFile, IntegrityError, VerifyStream } from '../fsutil/hash.js';
 import { resolveOwner } from '../fsutil/owner.js';
 import { utimesSeconds } from '../fsutil/stat.js';
+import { Progress } from '../ops/progress.js';
 import { mapLimit } from '../util/pool.js';
 import type { SetContext } from './context.js';
 import { conflictPath } from './conflict.js';
@@ -71,7 +72,17 @@ export async function applyDecisions(ctx: SetContext, decisions: Decision[], pre
   }
   for (const d of deletes) await guarded(d, () => w.remove(d));
   for (const d of dirs) await guarded(d, () => w.dir(d));
-  await mapLimit(leaves, DOWNLOADS_IN_FLIGHT, (d) => guarded(d, () => w.leaf(d, staged.get(d))));
+  const fetched = (d: Decision) => (d.op === 'write' && d.final.kind === 'file' && !staged.has(d) ? d.final.size : 0);
+  const progress = new Progress({ label: `${ctx.set.name}: download` });
+  progress.start(leaves.length, leaves.reduce((n, d) => n + fetched(d), 0));
+  try {
+    await mapLimit(leaves, DOWNLOADS_IN_FLIGHT, async (d) => {
+      await guarded(d, () => w.leaf(d, staged.get(d)));
+      progress.tick(1, fetched(d));
+    });
+  } finally {
+    progress.done();
+  }
   for (const tmp of staged.values()) await rm(tmp, { force: true });
   return out;
 }

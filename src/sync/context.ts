@@ -55,7 +55,8 @@ export async function step<T>(name: string, fn: () => Promise<T> | T): Promise<T
   try {
     return await fn();
   } catch (err) {
-    if (err instanceof StepError) throw err;
+    // A refusal stays what it is, so callers can tell it from a failure wherever it arose.
+    if (err instanceof StepError || err instanceof SafetyError) throw err;
     throw new StepError(name, err);
   }
 }

@@ -63,8 +63,6 @@ export async function runCycle(config: Config, set: SetConfig, log: Logger, opts
 
 async function lockedCycle(config: Config, set: SetConfig, log: Logger, opts: CycleOptions): Promise<CycleResult> {
   const started = Date.now();
-  checkRoot(set);
-  cleanTemp(set);
   const session = opts.session ?? openSession(config, set, log);
   const { ctx } = session;
   const { manifest, store } = ctx;
@@ -73,6 +71,9 @@ async function lockedCycle(config: Config, set: SetConfig, log: Logger, opts: Cy
   let error: Error | null = null;
   let settling: string[] = [];
   try {
+    // Inside the try: a refused cycle (unmounted root) is recorded as failed in status.
+    checkRoot(set);
+    if (!opts.dryRun) cleanTemp(set);
     await step('format', () => openFormat(ctx, config.store));
     if (opts.dryRun) await dryRun(ctx, opts);
     else settling = await cycleSteps(ctx, opts);

@@ -14,7 +14,9 @@ export function diskState(root: string, rel: string): DiskState | null {
   try {
     st = lstatSync(join(root, rel), { bigint: true, throwIfNoEntry: false });
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOTDIR') return null; // a parent is a file
+    // A parent is a file, or a symlink that loops: nothing of the tree is there.
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOTDIR' || code === 'ELOOP') return null;
     throw err;
   }
   if (!st) return null;

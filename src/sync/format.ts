@@ -1,4 +1,7 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import type { StoreConfig } from '../config/types.js';
+import { FileStore } from '../store/file/file.js';
 import { blobName, newEncryption, openEncryption, PassphraseError, readPassphrase, type EncryptionParams } from '../crypto/keys.js';
 import type { Manifest } from '../manifest/manifest.js';
 import { EncryptedStore } from '../store/encrypted/encrypted.js';
@@ -80,6 +83,11 @@ export async function openFormat(ctx: SetContext, storeCfg: StoreConfig): Promis
   // A daemon's session keeps its keys: the (deliberately slow) derivation runs once.
   if (cached && ctx.store instanceof EncryptedStore) return parse(Buffer.from(cached), 'cached format');
   let format: Format;
+  // A file:// store is typically a shared mount: unmounted, its directory would look like an
+  // empty federation and the node would split off from the others without a word.
+  if (ctx.store instanceof FileStore && !existsSync(join(ctx.store.root, FORMAT_KEY))) {
+    throw new Error(`${where} is missing: is the store's directory mounted? (run \`fedsync init\` for a new store)`);
+  }
   if (cached) format = parse(Buffer.from(cached), 'cached format');
   else {
     const body = await ctx.store.get(FORMAT_KEY);

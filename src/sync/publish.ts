@@ -4,15 +4,18 @@ import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { createHash } from 'node:crypto';
 import { DigestMismatchError, VerifyStream } from '../fsutil/hash.js';
+import { Progress } from '../ops/progress.js';
 import { mapLimit } from '../util/pool.js';
 import type { SetContext } from './context.js';
 import { encodeHead, type Head } from './head.js';
-import { headKey, segmentKey } from './layout.js';
+import { BLOBS_PREFIX, headKey, segmentKey } from './layout.js';
 import { META, metaNumber } from './outbox.js';
 import type { Entry } from './record.js';
 import { encodeSegment } from './segment.js';
 
 const UPLOADS_IN_FLIGHT = 8;
+/** Above this many blobs to upload, listing what the store has first saves requests. */
+const LIST_BLOBS_ABOVE = 1000;
 /** Files up to this size are read whole, hashed and sent in one request. */
 const SMALL_FILE = 8 * 1024 * 1024;
 
@@ -58,19 +61,28 @@ async function storeBlobs(ctx: SetContext, seq: number): Promise<void> {
     s.paths.unshift(entry.path);
     sources.set(entry.digest!, s);
   }
+  await learnStoredBlobs(ctx, sources);
   const lost: string[] = [];
-  await mapLimit([...sources], UPLOADS_IN_FLIGHT, async ([digest, { size, paths }]) => {
-    for (const path of paths) {
-      if (await uploadFrom(ctx, join(ctx.set.path, path), digest, size)) {
-        ctx.manifest.addBlob(digest);
-        ctx.stats.bytesUp += size;
-        return;
+  const progress = new Progress({ label: `${ctx.set.name}: upload` });
+  progress.start(sources.size, [...sources.values()].reduce((n, s) => n + s.size, 0));
+  try {
+    await mapLimit([...sources], UPLOADS_IN_FLIGHT, async ([digest, { size, paths }]) => {
+      for (const path of paths) {
+        if (await uploadFrom(ctx, join(ctx.set.path, path), digest, size)) {
+          ctx.manifest.addBlob(digest);
+          ctx.stats.bytesUp += size;
+          progress.tick(1, size);
+          return;
+        }
       }
-    }
-    // A crash after an upload and before it was noted leaves the blob stored already.
-    if (await ctx.store.stat(ctx.blobKey(digest))) ctx.manifest.addBlob(digest);
-    else lost.push(digest);
-  });
+      // A crash after an upload and before it was noted leaves the blob stored already.
+      if (await ctx.store.stat(ctx.blobKey(digest))) ctx.manifest.addBlob(digest);
+      else lost.push(digest);
+      progress.tick(1, 0);
+    });
+  } finally {
+    progress.done();
+  }
   if (lost.length === 0) return;
   ctx.manifest.transaction(() => {
     for (const { idx, entry } of rows) {
@@ -80,6 +92,26 @@ async function storeBlobs(ctx: SetContext, seq: number): Promise<void> {
       ctx.log.info({ path: entry.path }, 'file changed while publishing; it is published next cycle');
     }
   });
+}
+
+/**
+ * Before uploading many blobs, one listing of `blobs/` (a request per 1000 objects) says
+ * which the store already has: cheaper than uploading them again, and far cheaper than a
+ * HEAD per file. Blobs found are noted as stored now, so they are not refreshed yet.
+ */
+async function learnStoredBlobs(ctx: SetContext, sources: Map<string, unknown>): Promise<void> {
+  if (sources.size < LIST_BLOBS_ABOVE) return;
+  const wanted = new Map([...sources.keys()].map((d) => [ctx.blobKey(d), d]));
+  const now = Date.now();
+  for await (const o of ctx.store.list(BLOBS_PREFIX)) {
+    const digest = wanted.get(o.key);
+    if (!digest) continue;
+    // Only blobs young enough not to need a refresh are skipped.
+    if (now - o.lastModified.getTime() < ctx.set.gcGrace / 2) {
+      ctx.manifest.addBlob(digest, o.lastModified.getTime());
+      sources.delete(digest);
+    }
+  }
 }
 
 /** Uploads the file as the blob if it still has that content; false when it does not. */

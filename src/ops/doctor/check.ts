@@ -8,7 +8,7 @@ export interface CheckResult {
 }
 
 export interface Check {
-  /** `config`, `node`, or the set's name. */
+  /** `node` for the node-wide checks, else the set's name. */
   scope: string;
   name: string;
   run(): CheckResult | Promise<CheckResult>;

@@ -1,0 +1,113 @@
+// The metrics file: valid Prometheus text (checked by a strict parser), rewritten after each
+// cycle, with counters that keep counting across processes (one `fedsync run` per cron minute).
+import assert from 'node:assert/strict';
+import { existsSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { renderMetrics } from '../../src/ops/metrics.js';
+import { parsePrometheus, value, type MetricFamily } from './promtext.js';
+import { expectCode, makeNode, tempDir, type TestNode } from './support.js';
+
+function metrics(node: TestNode): Map<string, MetricFamily> {
+  const file = join(node.stateDir, 'fedsync.prom');
+  assert.equal(statSync(file).mode & 0o777, 0o644, 'readable by node_exporter');
+  assert.deepEqual(readdirSync(node.stateDir).filter((n) => n.endsWith('.tmp')), [], 'no temp file left behind');
+  return parsePrometheus(readFileSync(file, 'utf8'));
+}
+
+describe('metrics', () => {
+  it('counters move across real cycles of separate processes', (t) => {
+    const dir = tempDir(t);
+    const a = makeNode(dir, { node: 'web1', sets: [{ name: 'uploads' }, { name: 'config', mode: 'lightweight' }] });
+    const b = makeNode(dir, { node: 'web2', sets: [{ name: 'uploads' }] });
+    expectCode(a.run(['init']), 0, 'init a');
+    expectCode(b.run(['init']), 0, 'init b');
+    writeFileSync(join(a.root('uploads'), 'one.jpg'), Buffer.alloc(1000, 1));
+    writeFileSync(join(a.root('uploads'), 'two.jpg'), Buffer.alloc(2000, 2));
+    writeFileSync(join(a.root('uploads'), 'three.jpg'), Buffer.alloc(3000, 3));
+
+    expectCode(a.run(['run']), 0, 'a: first cycle');
+    let m = metrics(a);
+    const up = { set: 'uploads' };
+    assert.equal(value(m, 'fedsync_cycles_total', up), 1);
+    assert.equal(value(m, 'fedsync_cycle_failures_total', up), 0);
+    assert.equal(value(m, 'fedsync_files_published_total', up), 3);
+    assert.equal(value(m, 'fedsync_bytes_up_total', up), 6000);
+    assert.ok(value(m, 'fedsync_store_requests_total', { ...up, kind: 'put' }) >= 5, 'three blobs, a segment, a head');
+    assert.ok(value(m, 'fedsync_last_success_timestamp_seconds', up) > Date.now() / 1000 - 60);
+    assert.ok(value(m, 'fedsync_last_cycle_duration_seconds', up) > 0);
+    assert.equal(value(m, 'fedsync_last_cycle_success', up), 1);
+    // The lightweight set, which has not run, is there with zero counters and no success.
+    assert.equal(value(m, 'fedsync_cycles_total', { set: 'config' }), 0);
+    assert.equal(value(m, 'fedsync_last_success_timestamp_seconds', { set: 'config' }), 0);
+    assert.equal(m.get('fedsync_cycles_total')!.type, 'counter');
+    assert.equal(m.get('fedsync_peer_lag_segments'), undefined, 'no peers yet');
+
+    expectCode(b.run(['run']), 0, 'b: first cycle');
+    const mb = metrics(b);
+    assert.equal(value(mb, 'fedsync_files_applied_total', up), 3);
+    assert.equal(value(mb, 'fedsync_bytes_down_total', up), 6000);
+    assert.equal(value(mb, 'fedsync_peer_lag_segments', { ...up, peer: 'web1' }), 0);
+    assert.equal(value(mb, 'fedsync_peer_lag_seconds', { ...up, peer: 'web1' }), 0);
+    assert.equal(value(mb, 'fedsync_peer_error', { ...up, peer: 'web1' }), 0);
+
+    writeFileSync(join(a.root('uploads'), 'one.jpg'), Buffer.alloc(1500, 9));
+    const before = value(m, 'fedsync_store_requests_total', { ...up, kind: 'list' });
+    expectCode(a.run(['run']), 0, 'a: second cycle');
+    m = metrics(a);
+    assert.equal(value(m, 'fedsync_cycles_total', up), 2);
+    assert.equal(value(m, 'fedsync_files_published_total', up), 4);
+    assert.equal(value(m, 'fedsync_bytes_up_total', up), 7500);
+    assert.ok(value(m, 'fedsync_store_requests_total', { ...up, kind: 'list' }) > before);
+    assert.equal(value(m, 'fedsync_peer_lag_segments', { ...up, peer: 'web2' }), 0);
+
+    // A cycle that fails (the store is gone when it publishes) is counted as one.
+    writeFileSync(join(a.root('uploads'), 'four.jpg'), 'four');
+    const store = join(dir, 'store', 'uploads');
+    renameSync(store, `${store}.away`);
+    writeFileSync(store, 'not a directory');
+    expectCode(a.run(['run']), 1, 'a: cycle against a broken store');
+    m = metrics(a);
+    assert.equal(value(m, 'fedsync_cycles_total', up), 3);
+    assert.equal(value(m, 'fedsync_cycle_failures_total', up), 1);
+    assert.equal(value(m, 'fedsync_last_cycle_success', up), 0);
+    const status = JSON.parse(expectCode(a.run(['status', '--json', '--set', 'uploads']), 1, 'status').stdout);
+    assert.equal(status.sets[0].totals.failures, 1);
+    assert.ok(existsSync(join(a.stateDir, 'uploads', 'counters.json')));
+  });
+
+  it('a dry run counts nothing', (t) => {
+    const node = makeNode(tempDir(t), { node: 'web1', sets: [{ name: 'uploads' }] });
+    expectCode(node.run(['init']), 0, 'init');
+    expectCode(node.run(['run']), 0, 'run');
+    writeFileSync(join(node.root('uploads'), 'x'), 'x');
+    expectCode(node.run(['run', '--dry-run']), 0, 'dry run');
+    assert.equal(value(metrics(node), 'fedsync_cycles_total', { set: 'uploads' }), 1);
+  });
+
+  it('escapes label values and keeps each family together', () => {
+    const text = renderMetrics('web "1"', [
+      { name: 'a\\b', mode: 'heavyweight', role: 'both', status: null, counters: null },
+      { name: 'c', mode: 'lightweight', role: 'subscribe', status: null, counters: null },
+    ]);
+    const m = parsePrometheus(text); // throws on a split family, a bad escape or a duplicate
+    assert.equal(value(m, 'fedsync_set_info', { set: 'a\\b', node: 'web "1"' }), 1);
+    assert.equal(m.get('fedsync_store_requests_total')!.samples.length, 10);
+  });
+
+  it('the test parser is strict (not vacuous)', () => {
+    const ok = '# TYPE x_total counter\nx_total{a="1"} 1\n';
+    parsePrometheus(ok);
+    for (const bad of [
+      ok.slice(0, -1), // no final newline
+      ok + '\n', // blank line
+      ok + 'x_total{a="1"} 2\n', // duplicate series
+      '# TYPE x_total counter\nx_total -1\n', // negative counter
+      'x 1\ny 1\nx{a="2"} 1\n', // family split
+      'x{a="\\q"} 1\n', // bad escape
+      'x 1 1700000000000\n', // timestamp
+    ]) {
+      assert.throws(() => parsePrometheus(bad), Error, JSON.stringify(bad));
+    }
+  });
+});
