@@ -55,8 +55,13 @@ export async function applyDecisions(ctx: SetContext, decisions: Decision[], pre
 
   const records = decisions.filter((d) => d.op === 'record');
   const deletes = decisions.filter((d) => d.op === 'delete').sort((a, b) => (a.path < b.path ? 1 : -1));
-  const dirs = decisions.filter((d) => d.op !== 'record' && d.op !== 'delete' && d.final.kind === 'dir').sort((a, b) => (a.path < b.path ? -1 : 1));
-  const leaves = decisions.filter((d) => (d.op === 'write' || d.op === 'meta') && d.final.kind !== 'dir');
+  // A path below one this batch turns into a file or symlink waits until that is in place:
+  // run alongside it, it would recreate its parent as a directory under the other's feet.
+  const leafPaths = new Set(decisions.filter((d) => (d.op === 'write' || d.op === 'meta') && d.final.kind !== 'dir').map((d) => d.path));
+  const deferred = (d: Decision) => (d.op === 'write' || d.op === 'meta') && parentsOf(d.path).some((p) => leafPaths.has(p));
+  const later = decisions.filter(deferred).sort((a, b) => (a.path < b.path ? -1 : 1));
+  const dirs = decisions.filter((d) => d.op !== 'record' && d.op !== 'delete' && d.final.kind === 'dir' && !deferred(d)).sort((a, b) => (a.path < b.path ? -1 : 1));
+  const leaves = decisions.filter((d) => (d.op === 'write' || d.op === 'meta') && d.final.kind !== 'dir' && !deferred(d));
 
   ctx.manifest.transaction(() => {
     for (const d of records) ctx.manifest.putEntry(d.final, d.local?.stat ?? null);
@@ -83,8 +88,15 @@ export async function applyDecisions(ctx: SetContext, decisions: Decision[], pre
   } finally {
     progress.done();
   }
+  for (const d of later) await guarded(d, () => (d.final.kind === 'dir' ? w.dir(d) : w.leaf(d, undefined)));
   for (const tmp of staged.values()) await rm(tmp, { force: true });
   return out;
+}
+
+/** `a/b/c` → `a`, `a/b`. */
+function parentsOf(path: string): string[] {
+  const segs = path.split('/');
+  return segs.slice(1).map((_, i) => segs.slice(0, i + 1).join('/'));
 }
 
 class MissingBlob extends Error {

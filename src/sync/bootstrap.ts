@@ -23,7 +23,9 @@ export async function catchUp(ctx: SetContext, opts: PlanOptions, behind: boolea
   const snap = await loadSnapshot(ctx.store, newest, { allowExternalSymlinks: ctx.set.allowExternalSymlinks });
   if (!snap) return false;
   ctx.log.info({ snapshot: snap.name, entries: snap.entries.length }, 'catching up from a snapshot');
-  const decisions = await planRecords(ctx, snap.entries, opts);
+  // An entry standing for several concurrent versions is replayed as those versions, so this
+  // node ranks later records against them exactly as the others do.
+  const decisions = await planRecords(ctx, snap.entries.flatMap((e) => (e.versions?.length ? e.versions : [e])), opts);
   if (behind) decisions.push(...deletedMeanwhile(ctx, snap));
   const needed = new Set(decisions.filter((d) => d.op === 'write' && d.final.kind === 'file').map((d) => d.final.digest!));
   const staged = await stageFromBundles(ctx, snap.bundles, needed, join(ctx.set.path, MARKER_DIR, 'tmp'));

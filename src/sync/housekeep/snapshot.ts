@@ -5,6 +5,9 @@ import { isNodeId } from '../ids.js';
 import { SNAPSHOTS_PREFIX } from '../layout.js';
 import { parseRecord, recordJson, type Entry } from '../record.js';
 
+/** A path's state at the cut, with its concurrent live versions when it has several. */
+export type SnapshotEntry = Entry & { versions?: Entry[] };
+
 /** Where one small file's bytes sit inside a bundle object. */
 export interface BundleItem {
   /** Bundle key below `bundles/`: `<snapshot that wrote it>/<n>`. */
@@ -25,7 +28,7 @@ export interface Snapshot {
   created: string;
   /** For each node, the last of its segments this state includes. */
   cursors: Record<string, number>;
-  entries: Entry[];
+  entries: SnapshotEntry[];
   bundles: BundleItem[];
 }
 
@@ -43,8 +46,18 @@ export function snapshotKey(name: string): string {
 
 export function encodeSnapshot(s: Snapshot): Buffer {
   const header = { fedsync: 'snapshot', v: 1, node: s.node, hlc: s.hlc, created: s.created, cursors: s.cursors, entries: s.entries.length, bundles: s.bundles.length };
-  const lines = [JSON.stringify(header), ...s.entries.map(recordJson), ...s.bundles.map((b) => JSON.stringify(b))];
+  const lines = [JSON.stringify(header), ...s.entries.map(entryJson), ...s.bundles.map((b) => JSON.stringify(b))];
   return gzipSync(Buffer.from(lines.join('\n') + '\n'));
+}
+
+/**
+ * An entry line: the record form, plus the concurrent live versions the entry stands for
+ * when it has them (rule 3 ranks later records against those, not the merged state).
+ */
+function entryJson(e: SnapshotEntry): string {
+  const line = recordJson(e);
+  if (!e.versions?.length) return line;
+  return `${line.slice(0, -1)},"versions":[${e.versions.map(recordJson).join(',')}]}`;
 }
 
 /** Parses a snapshot; anything malformed refuses the whole snapshot (it is a single commit). */
@@ -70,9 +83,15 @@ export function decodeSnapshot(name: string, body: Buffer, opts: { allowExternal
     cursors[k] = v;
   }
   const n = h.entries as number;
-  const entries = lines.slice(1, 1 + n).map((l, i) => {
+  const entries = lines.slice(1, 1 + n).map((l, i): SnapshotEntry => {
     try {
-      return parseRecord(JSON.parse(l), opts);
+      const raw = JSON.parse(l) as { versions?: unknown };
+      const e: SnapshotEntry = parseRecord(raw, opts);
+      if (Array.isArray(raw.versions) && raw.versions.length > 0) {
+        e.versions = raw.versions.map((v) => parseRecord(v, opts));
+        if (e.versions.some((v) => v.path !== e.path)) throw new Error('a version names another path');
+      }
+      return e;
     } catch (err) {
       throw new Error(`snapshot ${name} entry ${i + 1}: ${(err as Error).message}`);
     }
