@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { createWriteStream, lchownSync, mkdirSync, renameSync, rmdirSync, symlinkSync, unlinkSync } from 'node:fs';
+import { createWriteStream, lchownSync, lstatSync, mkdirSync, readlinkSync, renameSync, rmdirSync, symlinkSync, unlinkSync } from 'node:fs';
 import { chmod, chown, copyFile, lutimes, open, rm, utimes } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join, resolve, sep } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { hashFile, IntegrityError, VerifyStream } from '../fsutil/hash.js';
 import { resolveOwner } from '../fsutil/owner.js';
@@ -10,7 +10,7 @@ import { Progress } from '../ops/progress.js';
 import { mapLimit } from '../util/pool.js';
 import type { SetContext } from './context.js';
 import { conflictPath } from './conflict.js';
-import { diskMatches, diskState, ensureParents, RejectedRecord } from './disk.js';
+import { diskMatches, diskState, ensureParents, parentsAreDirs, RejectedRecord } from './disk.js';
 import type { Decision } from './plan.js';
 import { MARKER_DIR, type Entry } from './record.js';
 
@@ -210,6 +210,10 @@ class Writer {
     }
     try {
       if (e.kind === 'file') await this.finish(tmp, e);
+      // Checked again with no await before the rename: while this leaf downloaded, another
+      // leaf of the batch may have turned a parent into a symlink, which rename would follow.
+      if (!parentsAreDirs(this.ctx.set.path, d.path)) throw new RejectedRecord(`a parent of "${d.path}" is no longer a directory`);
+      if (e.kind === 'symlink' && !this.ctx.set.allowExternalSymlinks && linkLeaves(this.ctx.set.path, d.path, e.target!)) throw new RejectedRecord(`symlink target ${JSON.stringify(e.target)} leads outside the root through a link on disk`);
       this.clearWay(d);
       renameSync(tmp, this.abs(d.path));
     } catch (err) {
@@ -286,3 +290,38 @@ async function syncFile(path: string): Promise<void> {
   }
 }
 
+/** Whether a symlink at `rel` with `target` would resolve outside `root`, following the links on disk now. */
+function linkLeaves(root: string, rel: string, target: string): boolean {
+  let budget = 40;
+  const inside = (p: string) => p === root || p.startsWith(root + sep);
+  const walk = (base: string, parts: string[]): string | null => {
+    let cur = base;
+    for (let i = 0; i < parts.length; i++) {
+      const seg = parts[i]!;
+      if (seg === '' || seg === '.') continue;
+      if (seg === '..') {
+        cur = dirname(cur);
+        continue;
+      }
+      const next = join(cur, seg);
+      let st;
+      try {
+        st = lstatSync(next);
+      } catch {
+        return resolve(next, ...parts.slice(i + 1));
+      }
+      if (!st.isSymbolicLink()) {
+        cur = next;
+        continue;
+      }
+      if (--budget < 0) return null;
+      const t = readlinkSync(next);
+      const via = walk(t.startsWith('/') ? '/' : cur, t.split('/'));
+      if (via === null) return null;
+      cur = via;
+    }
+    return cur;
+  };
+  const at = walk(dirname(join(root, rel)), target.split('/'));
+  return at !== null && !inside(at);
+}

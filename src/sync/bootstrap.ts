@@ -18,9 +18,19 @@ import { planRecords, type PlanOptions } from './reconcile.js';
  */
 export async function catchUp(ctx: SetContext, opts: PlanOptions, behind: boolean): Promise<boolean> {
   const names = await listSnapshots(ctx.store);
-  const newest = names.at(-1);
-  if (!newest) return false;
-  const snap = await loadSnapshot(ctx.store, newest, { allowExternalSymlinks: ctx.set.allowExternalSymlinks });
+  // The newest snapshot that reads: a malformed or unauthentic one is reported and skipped
+  // (a writer could name one far in the future to stay "newest" for good).
+  let snap: Snapshot | null = null;
+  for (const name of names.reverse()) {
+    try {
+      snap = await loadSnapshot(ctx.store, name, { allowExternalSymlinks: ctx.set.allowExternalSymlinks });
+    } catch (err) {
+      ctx.stats.rejected++;
+      ctx.log.error({ snapshot: name, reason: (err as Error).message }, 'rejected a snapshot; trying an older one');
+      continue;
+    }
+    if (snap) break;
+  }
   if (!snap) return false;
   ctx.log.info({ snapshot: snap.name, entries: snap.entries.length }, 'catching up from a snapshot');
   // An entry standing for several concurrent versions is replayed as those versions, so this

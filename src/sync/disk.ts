@@ -16,7 +16,7 @@ export function diskState(root: string, rel: string): DiskState | null {
   } catch (err) {
     // A parent is a file, or a symlink that loops: nothing of the tree is there.
     const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOTDIR' || code === 'ELOOP') return null;
+    if (code === 'ENOTDIR' || code === 'ELOOP' || code === 'ENAMETOOLONG') return null;
     throw err;
   }
   if (!st) return null;
@@ -45,7 +45,13 @@ export function diskMatches(local: LocalEntry | undefined, disk: DiskState | nul
 export function parentsAreDirs(root: string, rel: string): boolean {
   const segs = rel.split('/');
   for (let i = 1; i < segs.length; i++) {
-    if (!lstatSync(join(root, ...segs.slice(0, i)), { throwIfNoEntry: false })?.isDirectory()) return false;
+    let st;
+    try {
+      st = lstatSync(join(root, ...segs.slice(0, i)), { throwIfNoEntry: false });
+    } catch {
+      return false; // ENAMETOOLONG, ELOOP: not a directory this path can use
+    }
+    if (!st?.isDirectory()) return false;
   }
   return true;
 }
@@ -66,9 +72,19 @@ export function ensureParents(root: string, rel: string): string[] {
   const created: string[] = [];
   for (let i = 1; i < segs.length; i++) {
     const p = segs.slice(0, i).join('/');
-    const st = lstatSync(join(root, p), { throwIfNoEntry: false });
+    let st;
+    try {
+      st = lstatSync(join(root, p), { throwIfNoEntry: false });
+    } catch (err) {
+      throw new RejectedRecord(`parent "${p.slice(0, 200)}" cannot be used here (${(err as NodeJS.ErrnoException).code})`);
+    }
     if (!st) {
-      mkdirSync(join(root, p), { mode: 0o755 });
+      try {
+        mkdirSync(join(root, p), { mode: 0o755 });
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENAMETOOLONG') throw new RejectedRecord('path is too long under this root');
+        throw err;
+      }
       created.push(p);
     } else if (st.isSymbolicLink()) throw new RejectedRecord(`parent "${p}" is a symlink`);
     else if (!st.isDirectory()) throw new RejectedRecord(`parent "${p}" is not a directory`);

@@ -1,3 +1,4 @@
+import { IntegrityError } from '../fsutil/hash.js';
 import type { Peer } from '../manifest/manifest.js';
 import { mapLimit } from '../util/pool.js';
 import type { SetContext } from './context.js';
@@ -7,6 +8,7 @@ import type { Entry } from './record.js';
 import { decodeSegment } from './segment.js';
 
 const SEGMENTS_IN_FLIGHT = 4;
+const MAX_SEGMENTS_PER_CYCLE = 256;
 
 /** What was fetched from one peer this cycle. */
 export interface PeerBatch {
@@ -48,7 +50,15 @@ function newPeer(node: string): Peer {
 }
 
 async function fetchPeer(ctx: SetContext, peer: Peer, etag: string): Promise<PeerBatch | null> {
-  const body = await ctx.store.get(`${HEADS_PREFIX}${peer.node}.json`);
+  let body: Buffer | null;
+  try {
+    body = await ctx.store.get(`${HEADS_PREFIX}${peer.node}.json`);
+  } catch (err) {
+    // An encrypted head that fails authentication is as bad as one that does not parse.
+    if (!(err instanceof IntegrityError)) throw err;
+    reject(ctx, peer, err.message);
+    return null;
+  }
   if (!body) return null; // removed between LIST and GET: nothing to do this cycle
   let head: Head;
   try {
@@ -62,9 +72,19 @@ async function fetchPeer(ctx: SetContext, peer: Peer, etag: string): Promise<Pee
     reject(ctx, updated, `head of ${peer.node} went back from seq ${peer.cursor} to ${head.seq}; ignoring it`);
     return null;
   }
+  // At most MAX_SEGMENTS_PER_CYCLE: a head may announce any seq (2^53), and a node far behind
+  // should not hold thousands of segments in memory at once. The rest comes next cycle.
+  const last = Math.min(head.seq, peer.cursor + MAX_SEGMENTS_PER_CYCLE);
   const seqs: number[] = [];
-  for (let s = peer.cursor + 1; s <= head.seq; s++) seqs.push(s);
-  const bodies = await mapLimit(seqs, SEGMENTS_IN_FLIGHT, (s) => ctx.store.get(segmentKey(peer.node, s)));
+  for (let s = peer.cursor + 1; s <= last; s++) seqs.push(s);
+  const bodies = await mapLimit(seqs, SEGMENTS_IN_FLIGHT, async (s): Promise<Buffer | null | Error> => {
+    try {
+      return await ctx.store.get(segmentKey(peer.node, s));
+    } catch (err) {
+      if (err instanceof IntegrityError) return err;
+      throw err;
+    }
+  });
   const records: Entry[] = [];
   let through = peer.cursor;
   let error: string | null = null;
@@ -75,9 +95,11 @@ async function fetchPeer(ctx: SetContext, peer: Peer, etag: string): Promise<Pee
       return { peer: updated, head, etag, records: [], through: peer.cursor, complete: false, gap: true };
     }
     try {
+      if (seg instanceof Error) throw seg;
       if (!seg) throw new Error(`segment ${peer.node}/${seq} is announced by its head but missing from the store`);
       const decoded = decodeSegment(seg, peer.node, seq, { allowExternalSymlinks: ctx.set.allowExternalSymlinks });
       for (const r of decoded.rejected) {
+        if (!firstReport(ctx, `${peer.node}/${seq}/${r.line}`)) continue;
         ctx.stats.rejected++;
         ctx.log.error({ peer: head.name || peer.node, seq, line: r.line, reason: r.reason }, 'rejected a remote record');
       }
@@ -89,7 +111,7 @@ async function fetchPeer(ctx: SetContext, peer: Peer, etag: string): Promise<Pee
       break;
     }
   }
-  return { peer: { ...updated, error }, head, etag, records, through, complete: error === null, gap: false };
+  return { peer: { ...updated, error }, head, etag, records, through, complete: error === null && through === head.seq, gap: false };
 }
 
 /** The lowest seq still kept in a node's journal (Infinity when it has none). */
@@ -102,7 +124,19 @@ async function firstKeptSegment(ctx: SetContext, node: string): Promise<number> 
 }
 
 function reject(ctx: SetContext, peer: Peer, message: string): void {
-  ctx.stats.rejected++;
-  ctx.log.error({ peer: peer.name || peer.node }, `${message}; this peer's updates are paused until it is fixed`);
+  if (firstReport(ctx, `${peer.node}\0${message}`)) {
+    ctx.stats.rejected++;
+    ctx.log.error({ peer: peer.name || peer.node }, `${message}; this peer's updates are paused until it is fixed`);
+  }
   ctx.manifest.putPeer({ ...peer, error: message });
+}
+
+/** A cycle may fetch a peer twice (again after catching up from a snapshot): report once. */
+const reported = new WeakMap<object, Set<string>>();
+function firstReport(ctx: SetContext, what: string): boolean {
+  let seen = reported.get(ctx.stats);
+  if (!seen) reported.set(ctx.stats, (seen = new Set()));
+  if (seen.has(what)) return false;
+  seen.add(what);
+  return true;
 }

@@ -58,6 +58,11 @@ export function targetProblem(path: string, target: unknown, allowExternal: bool
   if (Buffer.byteLength(target) > MAX_PATH_BYTES) return 'symlink target is too long';
   if (allowExternal) return null;
   if (target.startsWith('/')) return 'symlink target is absolute (outside the root)';
+  // The kernel follows a symlink before it applies a later "..": in `d/up/../x` with `d/up`
+  // a link, ".." leaves wherever `d/up` led. Only a leading run of ".." is judged by text alone.
+  const parts = target.split('/').filter((s) => s !== '' && s !== '.');
+  const ups = parts.findIndex((s) => s !== '..');
+  if (ups >= 0 && parts.slice(ups).includes('..')) return 'symlink target has ".." after a name (it could leave the root through another link)';
   const resolved = posix.normalize(posix.join(posix.dirname(path), target));
   if (resolved === '..' || resolved.startsWith('../')) return 'symlink target leaves the root';
   if (resolved === MARKER_DIR || resolved.startsWith(`${MARKER_DIR}/`)) return `symlink target is inside ${MARKER_DIR}/`;

@@ -36,7 +36,12 @@ export async function housekeep(ctx: SetContext, opts: { force?: boolean } = {})
   if (result.leader) {
     let names = await step('housekeep: list snapshots', () => listSnapshots(ctx.store));
     const newestName = names.at(-1);
-    let newest = newestName ? await loadSnapshot(ctx.store, newestName, { allowExternalSymlinks: true }) : null;
+    let newest: Snapshot | null = null;
+    try {
+      newest = newestName ? await loadSnapshot(ctx.store, newestName, { allowExternalSymlinks: true }) : null;
+    } catch (err) {
+      ctx.log.error({ snapshot: newestName, reason: (err as Error).message }, 'the newest snapshot does not read; writing a new one');
+    }
     if (snapshotDue(ctx, newest, now, opts.force ?? false)) {
       newest = await step('housekeep: snapshot', () => writeSnapshot(ctx, newest));
       result.snapshot = newest.name;

@@ -20,9 +20,9 @@ export async function readMembers(ctx: SetContext, now = Date.now()): Promise<Me
   for await (const o of ctx.store.list(HEADS_PREFIX)) {
     const node = headNode(o.key);
     if (!node) continue;
-    const body = await ctx.store.get(o.key);
-    if (!body) continue;
     try {
+      const body = await ctx.store.get(o.key);
+      if (!body) continue;
       heads.push(decodeHead(body, node));
     } catch (err) {
       ctx.log.warn({ node, err: (err as Error).message }, 'ignoring an unreadable head');

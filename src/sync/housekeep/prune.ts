@@ -1,3 +1,4 @@
+import { IntegrityError } from '../../fsutil/hash.js';
 import type { ObjectInfo } from '../../store/store.js';
 import type { SetContext } from '../context.js';
 import { BLOBS_PREFIX, BUNDLES_PREFIX, JOURNAL_PREFIX } from '../layout.js';
@@ -85,7 +86,12 @@ export async function collectGarbage(ctx: SetContext, keptSnapshots: string[], k
   const referenced = new Set<string>();
   const usedBundles = new Set<string>();
   for (const name of keptSnapshots) {
-    const snap = await loadSnapshot(ctx.store, name, { allowExternalSymlinks: true });
+    let snap: Snapshot | null;
+    try {
+      snap = await loadSnapshot(ctx.store, name, { allowExternalSymlinks: true });
+    } catch (err) {
+      return abandon(ctx, (err as Error).message);
+    }
     if (!snap) return abandon(ctx, `snapshot ${name} vanished`);
     for (const e of snap.entries) if (e.digest) referenced.add(e.digest);
     for (const b of snap.bundles) usedBundles.add(`${BUNDLES_PREFIX}${b.bundle}`);
@@ -93,7 +99,13 @@ export async function collectGarbage(ctx: SetContext, keptSnapshots: string[], k
   for (const o of keptSegments) {
     let digests = ctx.manifest.segmentDigests(o.key);
     if (!digests) {
-      const body = await ctx.store.get(o.key);
+      let body: Buffer | null;
+      try {
+        body = await ctx.store.get(o.key);
+      } catch (err) {
+        if (!(err instanceof IntegrityError)) throw err;
+        return abandon(ctx, err.message);
+      }
       if (!body) return abandon(ctx, `segment ${o.key} vanished`);
       const [, owner, seq] = o.key.split('/') as [string, string, string];
       try {
