@@ -209,6 +209,14 @@ export function storeConformance(name: string, make: StoreFactory, quirks: Serve
       }));
     }
 
+    test('putStream passes on the error of an open() that throws', withStore({ multipartThreshold: 1024 }, async (s) => {
+      const boom = new Error('ENOENT: the file went away');
+      for (const size of [10, 6 * MiB]) {
+        await assert.rejects(s.putStream('gone', () => { throw boom; }, size), (err) => err === boom);
+      }
+      assert.deepEqual(await keys(s, ''), []);
+    }));
+
     test('putStream refuses a body shorter or longer than announced', withStore(undefined, async (s) => {
       await assert.rejects(s.putStream('short', () => Readable.from([Buffer.from('abc')]), 10), /LengthMismatch|bytes/);
       await assert.rejects(s.putStream('long', () => Readable.from([Buffer.from('abcdef')]), 3), /LengthMismatch|bytes/);

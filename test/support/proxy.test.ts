@@ -146,19 +146,19 @@ function s3Suite(name: string, start: () => Promise<{ target: S3Target; stop(): 
     let stopTarget: () => Promise<void>;
     let proxy: Proxy;
     let s3: S3Client;
-    let once1: S3Client; // no retries: sees each injected fault
+    let noRetry: S3Client; // no retries: sees each injected fault
     const Bucket = freshBucketName('proxy');
 
     before(async () => {
       ({ target, stop: stopTarget } = await start());
       proxy = await startProxy({ upstream: target.endpoint });
       s3 = clientFor(target, proxy.endpoint);
-      once1 = clientFor(target, proxy.endpoint, 1);
+      noRetry = clientFor(target, proxy.endpoint, 1);
       await s3.send(new CreateBucketCommand({ Bucket }));
     });
     after(async () => {
       s3?.destroy();
-      once1?.destroy();
+      noRetry?.destroy();
       await proxy?.stop();
       await stopTarget?.();
     });
@@ -225,7 +225,7 @@ function s3Suite(name: string, start: () => Promise<{ target: S3Target; stop(): 
 
     it('injects S3 errors, and lets the SDK retry them', async () => {
       proxy.setFault((r) => (r.kind === 'put' ? { action: 'error', status: 503 } : undefined));
-      await assert.rejects(once1.send(new PutObjectCommand({ Bucket, Key: 'e/x', Body: 'x' })), (err: Error & { $metadata?: { httpStatusCode?: number } }) => {
+      await assert.rejects(noRetry.send(new PutObjectCommand({ Bucket, Key: 'e/x', Body: 'x' })), (err: Error & { $metadata?: { httpStatusCode?: number } }) => {
         assert.equal(err.name, 'SlowDown');
         assert.equal(err.$metadata?.httpStatusCode, 503);
         return true;
@@ -244,9 +244,9 @@ function s3Suite(name: string, start: () => Promise<{ target: S3Target; stop(): 
 
     it('resets connections before or after the store acted', async () => {
       proxy.setFault((r) => (r.kind === 'put' ? { action: 'reset' } : undefined));
-      await assert.rejects(once1.send(new PutObjectCommand({ Bucket, Key: 'r/before', Body: randomBytes(256 << 10) })));
+      await assert.rejects(noRetry.send(new PutObjectCommand({ Bucket, Key: 'r/before', Body: randomBytes(256 << 10) })));
       proxy.setFault((r) => (r.kind === 'put' ? { action: 'reset', when: 'response' } : undefined));
-      await assert.rejects(once1.send(new PutObjectCommand({ Bucket, Key: 'r/after', Body: 'after' })));
+      await assert.rejects(noRetry.send(new PutObjectCommand({ Bucket, Key: 'r/after', Body: 'after' })));
       proxy.setFault(undefined);
 
       await assert.rejects(s3.send(new HeadObjectCommand({ Bucket, Key: 'r/before' })), { name: 'NotFound' });
@@ -277,7 +277,7 @@ function s3Suite(name: string, start: () => Promise<{ target: S3Target; stop(): 
       await s3.send(new PutObjectCommand({ Bucket, Key: 't/x', Body: body }));
       proxy.setFault((r) => (r.kind === 'get' ? { action: 'truncate', bytes: 1000 } : undefined));
       await assert.rejects(async () => {
-        const got = await once1.send(new GetObjectCommand({ Bucket, Key: 't/x' }));
+        const got = await noRetry.send(new GetObjectCommand({ Bucket, Key: 't/x' }));
         await got.Body!.transformToByteArray();
       });
       assert.deepEqual(

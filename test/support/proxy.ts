@@ -65,7 +65,7 @@ export interface RequestRecord extends Omit<ProxyRequest, 'headers'> {
  *   an upload may still be sending its body; when 'response', forward it and reset instead of
  *   answering, so the store applied a change that the client never heard about;
  * - truncate: forward it, send the response headers and the first `bytes` bytes of the body,
- *   then close the connection.
+ *   then close the connection (a body no longer than `bytes` arrives whole: no fault).
  */
 export type Fault =
   | { action: 'pass'; delayMs?: number }

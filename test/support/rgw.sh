@@ -13,8 +13,9 @@ set -euo pipefail
 
 ACCESS_KEY=fedsynctestaccesskey
 SECRET_KEY=fedsynctestsecretkey0000000000000000000
-START_TIMEOUT=${RGW_START_TIMEOUT:-60} # seconds; a healthy start takes a few
-STOP_TIMEOUT=20                        # seconds per daemon before SIGKILL
+START_TIMEOUT=${RGW_START_TIMEOUT:-60} # seconds; a healthy start takes under one
+STOP_TIMEOUT=30                        # seconds per daemon before SIGKILL; the OSD writes
+                                       # its memstore out to DIR as it stops
 
 log() { echo "rgw.sh: $*" >&2; }
 die() { log "$*"; exit 1; }
@@ -24,9 +25,10 @@ usage() {
   exit 2
 }
 
-# A TCP port on 127.0.0.1 that nothing listens on. Probing with bash's /dev/tcp keeps the
-# script free of curl/python/ss; a race with another process is possible but caught later,
-# because the daemon that loses it fails to start and its log says why.
+# A TCP port on 127.0.0.1 that nothing listens on, between the OSD's ports (6800-7300) and
+# the kernel's ephemeral range (32768+, where outgoing connections and port-0 listeners land).
+# Probing with bash's /dev/tcp keeps the script free of curl/python/ss; losing a race for the
+# port to another process is caught later: the daemon fails to start and its log says why.
 free_port() {
   local port tries
   for ((tries = 0; tries < 200; tries++)); do
@@ -39,8 +41,8 @@ free_port() {
   die "no free port found"
 }
 
-# Succeeds once an anonymous GET / answers with an HTTP status line (RGW replies 200 with an
-# empty bucket list). Plain bash so a fresh machine needs no HTTP client.
+# Succeeds once an anonymous GET / gets 200 (RGW lists no buckets for an anonymous caller).
+# Plain bash, so a fresh machine needs no HTTP client.
 s3_answers() {
   local status
   exec 3<>"/dev/tcp/127.0.0.1/$1" || return 1
@@ -135,7 +137,7 @@ start() {
   mkdir -p "$DIR"/run "$DIR"/log "$DIR"/mon "$DIR"/osd
   write_conf "$fsid" "$mon_port" "$port"
   # From here on a failure may leave daemons behind: show why, then clean up.
-  trap 'show_logs; stop' EXIT
+  trap 'log "start failed; the daemon logs end with:"; show_logs; stop' EXIT
   # The tools chat on stderr before daemonising ("Falling back to public interface"); keep that
   # with the logs so stderr shows only our progress, or the logs on failure.
   exec 4>>"$DIR/log/startup.log"
@@ -161,8 +163,8 @@ start() {
   deadline=$((SECONDS + START_TIMEOUT))
   until s3_answers "$port" 2>/dev/null; do
     # radosgw exits if it cannot bind its port: no point waiting out the deadline then. It
-    # writes its pid file just after it forks, and removes it when it exits.
-    [[ -e $rgw_pidfile ]] && rgw_pid=$(<"$rgw_pidfile")
+    # writes its pid file just after it forks, and removes it as it exits.
+    [[ -n $rgw_pid ]] || rgw_pid=$(cat "$rgw_pidfile" 2>/dev/null) || rgw_pid=
     [[ -z $rgw_pid ]] || alive "$rgw_pid" || die "radosgw exited during start"
     ((SECONDS < deadline)) || die "S3 did not answer on port $port within ${START_TIMEOUT}s"
     sleep 0.05
@@ -187,13 +189,13 @@ alive() {
 
 stop() {
   local pidfile pid waited
-  # Stop radosgw first, the OSD last-but-one: each needs the ones after it to shut down cleanly.
+  # Reverse start order: radosgw and the OSD still talk to the monitor as they shut down.
   for pidfile in "$DIR"/run/client.rgw.a.pid "$DIR"/run/osd.*.pid "$DIR"/run/mon.a.pid; do
-    [[ -e $pidfile ]] || continue
-    pid=$(<"$pidfile")
+    # A daemon that exits on its own removes its pid file, maybe just now.
+    pid=$(cat "$pidfile" 2>/dev/null) || continue
     # A stale pid file may name a process that has since been reused by something else:
     # only signal it if its command line mentions this cluster's config.
-    if [[ $pid =~ ^[0-9]+$ ]] && alive "$pid" && tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF -- "$CONF"; then
+    if [[ $pid =~ ^[0-9]+$ ]] && alive "$pid" && tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline" | grep -qF -- "$CONF"; then
       kill -TERM "$pid" 2>/dev/null || true
       for ((waited = 0; waited < STOP_TIMEOUT * 10; waited++)); do
         alive "$pid" || break
