@@ -213,6 +213,21 @@ export class Manifest {
     this.st.addBlob.run(digest, at);
   }
 
+  /** Notes a remote state about to be renamed into place (see the `applying` table). */
+  noteApplying(e: Entry): void {
+    this.db.prepare('INSERT OR REPLACE INTO applying (path, entry) VALUES (?, ?)').run(e.path, JSON.stringify(e));
+  }
+
+  /** The remote state a crash interrupted while it was put in place at `path`, if any. */
+  applying(path: string): Entry | undefined {
+    const r = this.db.prepare<[string], { entry: string }>('SELECT entry FROM applying WHERE path = ?').get(path);
+    return r ? (JSON.parse(r.entry) as Entry) : undefined;
+  }
+
+  clearApplying(path: string): void {
+    this.db.prepare('DELETE FROM applying WHERE path = ?').run(path);
+  }
+
   /** Digests named by a journal segment, as cached by an earlier garbage collection. */
   segmentDigests(key: string): string[] | undefined {
     const r = this.db.prepare<[string], { digests: string }>('SELECT digests FROM segment_digests WHERE key = ?').get(key);

@@ -61,4 +61,13 @@ export const MIGRATIONS: string[] = [
     digests TEXT NOT NULL
   ) WITHOUT ROWID;
   `,
+  `
+  -- A remote state being put in place: noted just before the rename, cleared once the
+  -- entry is recorded. Left behind by a crash in between, it tells the next scan that the
+  -- file on disk is that state, not a local change.
+  CREATE TABLE applying (
+    path  TEXT PRIMARY KEY,
+    entry TEXT NOT NULL
+  ) WITHOUT ROWID;
+  `,
 ];

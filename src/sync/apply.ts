@@ -215,6 +215,7 @@ class Writer {
       if (!parentsAreDirs(this.ctx.set.path, d.path)) throw new RejectedRecord(`a parent of "${d.path}" is no longer a directory`);
       if (e.kind === 'symlink' && !this.ctx.set.allowExternalSymlinks && linkLeaves(this.ctx.set.path, d.path, e.target!)) throw new RejectedRecord(`symlink target ${JSON.stringify(e.target)} leads outside the root through a link on disk`);
       this.clearWay(d);
+      this.ctx.manifest.noteApplying(d.final);
       renameSync(tmp, this.abs(d.path));
     } catch (err) {
       await rm(tmp, { force: true });
@@ -225,7 +226,10 @@ class Writer {
 
   private record(d: Decision): void {
     const disk = diskState(this.ctx.set.path, d.path);
-    this.ctx.manifest.putEntry(d.final, disk?.stat ?? null);
+    this.ctx.manifest.transaction(() => {
+      this.ctx.manifest.putEntry(d.final, disk?.stat ?? null);
+      this.ctx.manifest.clearApplying(d.path);
+    });
     this.ctx.stats.applied++;
   }
 

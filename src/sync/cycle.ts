@@ -173,7 +173,7 @@ async function cycleSteps(ctx: SetContext, opts: CycleOptions): Promise<string[]
     settling = scan.settling;
     if (ctx.set.role === 'subscribe') return step('revert drift', () => revertDrift(ctx, scan));
     checkDeletions(ctx, scan.changes.filter((c) => c.entry.kind === 'deleted').length, scan.liveBefore, opts, 'publish');
-    recordChanges(ctx, scan.changes, scan.restat);
+    recordChanges(ctx, scan.changes, scan.restat, scan.applied);
   };
   const fresh = isFresh(ctx);
   if (!fresh) await scanAndRecord();

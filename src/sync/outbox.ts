@@ -23,9 +23,13 @@ export function metaNumber(ctx: SetContext, key: string): number {
  * state becomes the path's entry and is queued in the outbox under the segment it will be
  * published in. After this commit a crash cannot lose the change: the next run publishes it.
  */
-export function recordChanges(ctx: SetContext, changes: Change[], restat: [string, string][] = []): void {
+export function recordChanges(ctx: SetContext, changes: Change[], restat: [string, string][] = [], applied: Change[] = []): void {
   const m = ctx.manifest;
   m.transaction(() => {
+    for (const a of applied) {
+      m.putEntry(a.entry, a.stat);
+      m.clearApplying(a.entry.path);
+    }
     let pending = changes.map((c) => {
       m.putEntry(c.entry, c.stat);
       return recordJson(c.entry);

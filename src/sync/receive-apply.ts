@@ -14,7 +14,7 @@ export async function receiveApply(ctx: SetContext, decisions: Decision[], prest
   const follow = [...outcome.keptAside, ...outcome.madeParents];
   if (follow.length > 0 && ctx.set.role !== 'subscribe') {
     const rescan = await scanTree(ctx, follow, { ignoreSettle: true });
-    recordChanges(ctx, rescan.changes, rescan.restat);
+    recordChanges(ctx, rescan.changes, rescan.restat, rescan.applied);
   }
   if (outcome.retryable) throw new StepError('apply', outcome.retryable);
 }

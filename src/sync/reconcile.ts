@@ -32,7 +32,7 @@ export async function planRecords(ctx: SetContext, received: Entry[], opts: Plan
   // A subscriber never records local changes: its drift is reverted by the next scan.
   if (dirty.length > 0 && ctx.set.role !== 'subscribe') {
     const scan = await scanTree(ctx, dirty, { ignoreSettle: true });
-    recordChanges(ctx, adopt(ctx, scan.changes, incoming, opts.fresh ?? false), scan.restat);
+    recordChanges(ctx, adopt(ctx, scan.changes, incoming, opts.fresh ?? false), scan.restat, scan.applied);
   }
   const decisions: Decision[] = [];
   for (const [path, records] of incoming) {

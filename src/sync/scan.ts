@@ -24,6 +24,8 @@ export interface ScanResult {
   liveBefore: number;
   /** Files left for later because they are still being written. */
   settling: string[];
+  /** Remote states an interrupted apply had put in place: recorded, not published. */
+  applied: Change[];
 }
 
 interface Seen {
@@ -97,6 +99,7 @@ export async function scanTree(ctx: SetContext, only?: string[], opts: { ignoreS
   const restat: [string, string][] = [];
   const toHash: { rel: string; st: BigIntStats; prev?: LocalEntry }[] = [];
   const settling: string[] = [];
+  const applied: Change[] = [];
 
   for (const [rel, s] of seen) {
     const prev = known.get(rel);
@@ -145,7 +148,10 @@ export async function scanTree(ctx: SetContext, only?: string[], opts: { ignoreS
       return;
     }
     const next = { kind: 'file' as const, digest: hashed.digest, size: hashed.size, mode: permBits(st), mtime: mtimeMs(st), target: null };
-    if (prev && sameState(prev, next)) restat.push([rel, statKey(st)]);
+    // Put in place by an apply that crashed before recording it: that remote state, not a change.
+    const interrupted = ctx.manifest.applying(rel);
+    if (interrupted && sameState(interrupted, next)) applied.push({ entry: interrupted, stat: statKey(st) });
+    else if (prev && sameState(prev, next)) restat.push([rel, statKey(st)]);
     else changes.push({ entry: newEntry(ctx, rel, prev, next), stat: statKey(st) });
   });
 
@@ -166,7 +172,7 @@ export async function scanTree(ctx: SetContext, only?: string[], opts: { ignoreS
   let liveBefore = 0;
   for (const e of known.values()) if (e.kind !== 'deleted') liveBefore++;
   ctx.stats.settling += settling.length;
-  return { changes: ordered, restat, liveBefore, settling };
+  return { changes: ordered, restat, liveBefore, settling, applied };
 }
 
 function newEntry(ctx: SetContext, path: string, prev: LocalEntry | undefined, next: Partial<Entry> & Pick<Entry, 'kind'>): Entry {
