@@ -70,7 +70,8 @@ export async function restoreCommand(path: string, opts: GlobalOptions & { set: 
       return writeVersions(ctx, entries, dirname(dest), () => basename(dest));
     }
     mkdirSync(dest, { recursive: true });
-    return writeVersions(ctx, entries, dest, (p) => (p === rel ? basename(p) : rel === '' ? p : p.slice(rel.length + 1)));
+    // DEST receives what is inside PATH (the directory itself maps to DEST).
+    return writeVersions(ctx, entries, dest, (p) => (p === rel ? '' : rel === '' ? p : p.slice(rel.length + 1)));
   });
   if (written === null) throw new UserError(`set "${set!.name}" is busy (a run holds its lock); try again in a moment`);
   print(`restored ${written} file(s) of ${rel || '/'}${opts.to ? ` to ${resolve(opts.to)}` : ' in place'}`);

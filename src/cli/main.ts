@@ -19,6 +19,9 @@ function program(): Command {
     .version(VERSION)
     .option('-c, --config <file>', 'config file (default: $FEDSYNC_CONFIG, then /etc/fedsync/fedsync.toml)')
     .showHelpAfterError()
+    // Options before the command are fedsync's own (-c, --version); `restore --version ID`
+    // after it belongs to the command.
+    .enablePositionalOptions()
     .exitOverride();
   const global = () => p.opts<{ config?: string }>();
 

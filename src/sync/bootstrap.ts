@@ -66,10 +66,13 @@ export async function catchUp(ctx: SetContext, opts: PlanOptions, behind: boolea
 function deletedMeanwhile(ctx: SetContext, snap: Snapshot): Decision[] {
   const covered =
     ctx.manifest.peers().every((p) => p.cursor <= (snap.cursors[p.node] ?? 0)) &&
-    metaNumber(ctx, META.publishedSeq) <= (snap.cursors[ctx.nodeId] ?? 0) &&
-    ctx.manifest.outboxSegments().length === 0;
+    metaNumber(ctx, META.publishedSeq) <= (snap.cursors[ctx.nodeId] ?? 0);
   if (!covered) return [];
   const inSnapshot = new Set(snap.entries.map((e) => e.path));
+  // Paths with a change queued here (edited while away) are local changes, not deletions.
+  for (const { seq } of ctx.manifest.outboxSegments()) {
+    for (const r of ctx.manifest.outboxRecords(seq)) inSnapshot.add((JSON.parse(r.record) as { path: string }).path);
+  }
   const out: Decision[] = [];
   for (const local of ctx.manifest.allEntries().values()) {
     if (local.kind === 'deleted' || inSnapshot.has(local.path) || ctx.excluded(local.path, local.kind === 'dir')) continue;

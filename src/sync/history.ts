@@ -115,7 +115,7 @@ export async function writeVersions(ctx: SetContext, entries: Entry[], destRoot:
   }
   let written = 0;
   await mapLimit(
-    entries.filter((e) => e.kind !== 'dir'),
+    entries.filter((e) => e.kind !== 'dir' && rel(e.path) !== ''),
     8,
     async (e) => {
       const target = rel(e.path);

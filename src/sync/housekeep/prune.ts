@@ -4,7 +4,7 @@ import type { SetContext } from '../context.js';
 import { BLOBS_PREFIX, BUNDLES_PREFIX, JOURNAL_PREFIX } from '../layout.js';
 import { decodeSegment } from '../segment.js';
 import type { Members } from './leader.js';
-import { loadSnapshot, snapshotKey, type Snapshot } from './snapshot.js';
+import { listSnapshots, loadSnapshot, snapshotKey, type Snapshot } from './snapshot.js';
 
 const KEEP_NEWEST_SNAPSHOTS = 3;
 const DAY = 86_400_000;
@@ -83,6 +83,10 @@ export async function pruneSegments(ctx: SetContext, members: Members, newest: S
 export async function collectGarbage(ctx: SetContext, keptSnapshots: string[], keptSegments: ObjectInfo[], now: number): Promise<void> {
   const blobs = await listAll(ctx, BLOBS_PREFIX);
   const bundles = await listAll(ctx, BUNDLES_PREFIX);
+  // Snapshots are listed again now, after the blobs: one another leader wrote since this
+  // housekeeping began references blobs whose segments it may already have pruned.
+  const listed = await listSnapshots(ctx.store);
+  keptSnapshots = [...new Set([...keptSnapshots.filter((n) => listed.includes(n)), ...listed])];
   const referenced = new Set<string>();
   const usedBundles = new Set<string>();
   for (const name of keptSnapshots) {
