@@ -16,20 +16,26 @@ import { planRecords, type PlanOptions } from './reconcile.js';
  * snapshot's bundles where that saves requests; then the cursors jump to the snapshot's and
  * the journals after it are replayed as usual. Returns false when there is no snapshot.
  */
-export async function catchUp(ctx: SetContext, opts: PlanOptions, behind: boolean): Promise<boolean> {
+export async function catchUp(ctx: SetContext, opts: PlanOptions, behind: boolean, needs: Map<string, number> = new Map()): Promise<boolean> {
   const names = await listSnapshots(ctx.store);
-  // The newest snapshot that reads: a malformed or unauthentic one is reported and skipped
-  // (a writer could name one far in the future to stay "newest" for good).
+  // The newest snapshot that reads and reaches every segment `needs` names: a malformed or
+  // unauthentic one is reported and skipped (a writer could name one far in the future to
+  // stay "newest" for good), and so is one written by a leader that was behind (two leaders
+  // at once), whose cursors stop short of what the other pruned.
   let snap: Snapshot | null = null;
   for (const name of names.reverse()) {
+    let s: Snapshot | null;
     try {
-      snap = await loadSnapshot(ctx.store, name, { allowExternalSymlinks: ctx.set.allowExternalSymlinks });
+      s = await loadSnapshot(ctx.store, name, { allowExternalSymlinks: ctx.set.allowExternalSymlinks });
     } catch (err) {
       ctx.stats.rejected++;
       ctx.log.error({ snapshot: name, reason: (err as Error).message }, 'rejected a snapshot; trying an older one');
       continue;
     }
-    if (snap) break;
+    if (s && [...needs].every(([node, seq]) => (s!.cursors[node] ?? 0) >= seq)) {
+      snap = s;
+      break;
+    }
   }
   if (!snap) return false;
   ctx.log.info({ snapshot: snap.name, entries: snap.entries.length }, 'catching up from a snapshot');

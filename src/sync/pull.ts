@@ -26,6 +26,8 @@ export interface PeerBatch {
    * than the journals are kept and must start from a snapshot.
    */
   gap: boolean;
+  /** With `gap`: the first segment of the peer's journal still kept. */
+  firstKept?: number;
 }
 
 /**
@@ -90,9 +92,10 @@ async function fetchPeer(ctx: SetContext, peer: Peer, etag: string): Promise<Pee
   let error: string | null = null;
   for (const [i, seq] of seqs.entries()) {
     const seg = bodies[i];
-    if (!seg && i === 0 && (await firstKeptSegment(ctx, peer.node)) > seq) {
+    const firstKept = !seg && i === 0 ? await firstKeptSegment(ctx, peer.node) : 0;
+    if (firstKept > seq) {
       ctx.log.info({ peer: head.name || peer.node, cursor: peer.cursor }, 'journal pruned past this node\'s cursor; catching up from a snapshot');
-      return { peer: updated, head, etag, records: [], through: peer.cursor, complete: false, gap: true };
+      return { peer: updated, head, etag, records: [], through: peer.cursor, complete: false, gap: true, firstKept };
     }
     try {
       if (seg instanceof Error) throw seg;

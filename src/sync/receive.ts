@@ -22,7 +22,9 @@ export async function receive(ctx: SetContext, opts: { force?: boolean }): Promi
   if (fresh) await step('bootstrap', () => catchUp(ctx, { ...opts, fresh }, false));
   let batches = await step('pull', () => fetchPeers(ctx));
   if (batches.some((b) => b.gap)) {
-    if (await step('bootstrap', () => catchUp(ctx, { ...opts, fresh }, true))) batches = await step('pull', () => fetchPeers(ctx));
+    // The snapshot must reach, for every such peer, the segment before its first kept one.
+    const needs = new Map(batches.filter((b) => b.gap).map((b) => [b.peer.node, (b.firstKept ?? Infinity) - 1]));
+    if (await step('bootstrap', () => catchUp(ctx, { ...opts, fresh }, true, needs))) batches = await step('pull', () => fetchPeers(ctx));
     for (const b of batches.filter((x) => x.gap)) {
       ctx.log.error({ peer: b.head.name || b.peer.node }, 'journal pruned past this node\'s cursor and no snapshot covers it; its updates are paused');
     }

@@ -42,6 +42,17 @@ export async function housekeep(ctx: SetContext, opts: { force?: boolean } = {})
     } catch (err) {
       ctx.log.error({ snapshot: newestName, reason: (err as Error).message }, 'the newest snapshot does not read; writing a new one');
     }
+    // Listed again just before writing: another leader (clock skew) may have written one
+    // meanwhile, and a leader that is behind it must not shadow it with a staler one.
+    const latest = snapshotDue(ctx, newest, now, opts.force ?? false) ? (await listSnapshots(ctx.store)).at(-1) : undefined;
+    if (latest && latest !== newestName) {
+      try {
+        newest = await loadSnapshot(ctx.store, latest, { allowExternalSymlinks: true });
+        names = [...new Set([...names, latest])].sort();
+      } catch {
+        // unreadable: judged against the one read before
+      }
+    }
     if (snapshotDue(ctx, newest, now, opts.force ?? false)) {
       newest = await step('housekeep: snapshot', () => writeSnapshot(ctx, newest));
       result.snapshot = newest.name;
@@ -63,7 +74,9 @@ function snapshotDue(ctx: SetContext, newest: Snapshot | null, now: number, forc
   if (!newest) return true;
   const cursors = currentCursors(ctx);
   const moved = Object.entries(cursors).some(([n, s]) => (newest.cursors[n] ?? 0) < s);
-  if (!moved) return false;
+  // Behind the newest snapshot somewhere (another leader's): this state would cover less.
+  const behind = Object.entries(newest.cursors).some(([n, s]) => (cursors[n] ?? 0) < s);
+  if (!moved || behind) return false;
   if (force) return true;
   const last = Math.max(Number(ctx.manifest.getMeta(SNAPSHOT_AT) ?? 0), Number(newest.name.slice(0, 13)));
   return now - last >= ctx.set.snapshotEvery;
