@@ -95,7 +95,8 @@ async function fetchPeer(ctx: SetContext, peer: Peer, etag: string): Promise<Pee
     const firstKept = !seg && i === 0 ? await firstKeptSegment(ctx, peer.node) : 0;
     if (firstKept > seq) {
       ctx.log.info({ peer: head.name || peer.node, cursor: peer.cursor }, 'journal pruned past this node\'s cursor; catching up from a snapshot');
-      return { peer: updated, head, etag, records: [], through: peer.cursor, complete: false, gap: true, firstKept };
+      // A journal pruned to nothing starts, in effect, after the head's seq.
+      return { peer: updated, head, etag, records: [], through: peer.cursor, complete: false, gap: true, firstKept: Math.min(firstKept, head.seq + 1) };
     }
     try {
       if (seg instanceof Error) throw seg;
