@@ -174,6 +174,9 @@ async function cycleSteps(ctx: SetContext, opts: CycleOptions): Promise<string[]
     if (ctx.set.role === 'subscribe') return step('revert drift', () => revertDrift(ctx, scan));
     checkDeletions(ctx, scan.changes.filter((c) => c.entry.kind === 'deleted').length, scan.liveBefore, opts, 'publish');
     recordChanges(ctx, scan.changes, scan.restat, scan.applied);
+    // Peers apply a forced deletion without being forced themselves: it was deliberate.
+    const last = ctx.manifest.outboxSegments().at(-1);
+    if (opts.force && last && scan.changes.some((c) => c.entry.kind === 'deleted')) ctx.manifest.setMeta(META.forcedSeq, last.seq);
   };
   const fresh = isFresh(ctx);
   if (!fresh) await scanAndRecord();

@@ -12,6 +12,8 @@ export const META = {
   hlc: 'hlc',
   headAt: 'head_at',
   headAcks: 'head_acks',
+  /** Outbox segments up to this seq hold deletions recorded with --force. */
+  forcedSeq: 'forced_seq',
 } as const;
 
 export function metaNumber(ctx: SetContext, key: string): number {

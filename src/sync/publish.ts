@@ -33,7 +33,8 @@ export async function publishOutbox(ctx: SetContext): Promise<number> {
     if (seq > metaNumber(ctx, META.storedSeq)) {
       await storeBlobs(ctx, seq);
       const records = ctx.manifest.outboxRecords(seq).map((r) => JSON.parse(r.record) as Entry);
-      await ctx.store.put(segmentKey(ctx.nodeId, seq), encodeSegment(ctx.nodeId, seq, records));
+      const forced = seq <= metaNumber(ctx, META.forcedSeq);
+      await ctx.store.put(segmentKey(ctx.nodeId, seq), encodeSegment(ctx.nodeId, seq, records, forced));
       ctx.manifest.setMeta(META.storedSeq, seq);
     }
     published += ctx.manifest.outboxRecords(seq).length;

@@ -28,6 +28,8 @@ export interface PeerBatch {
   gap: boolean;
   /** With `gap`: the first segment of the peer's journal still kept. */
   firstKept?: number;
+  /** Paths deleted by segments their author published with --force. */
+  forced?: Set<string>;
 }
 
 /**
@@ -90,6 +92,7 @@ async function fetchPeer(ctx: SetContext, peer: Peer, etag: string): Promise<Pee
   const records: Entry[] = [];
   let through = peer.cursor;
   let error: string | null = null;
+  const forced = new Set<string>();
   for (const [i, seq] of seqs.entries()) {
     const seg = bodies[i];
     const firstKept = !seg && i === 0 ? await firstKeptSegment(ctx, peer.node) : 0;
@@ -108,6 +111,7 @@ async function fetchPeer(ctx: SetContext, peer: Peer, etag: string): Promise<Pee
         ctx.log.error({ peer: head.name || peer.node, seq, line: r.line, reason: r.reason }, 'rejected a remote record');
       }
       records.push(...decoded.records);
+      if (decoded.forced) for (const r of decoded.records) if (r.kind === 'deleted') forced.add(r.path);
       through = seq;
     } catch (err) {
       error = (err as Error).message;
@@ -115,7 +119,7 @@ async function fetchPeer(ctx: SetContext, peer: Peer, etag: string): Promise<Pee
       break;
     }
   }
-  return { peer: { ...updated, error }, head, etag, records, through, complete: error === null && through === head.seq, gap: false };
+  return { peer: { ...updated, error }, head, etag, records, through, complete: error === null && through === head.seq, gap: false, forced };
 }
 
 /** The lowest seq still kept in a node's journal (Infinity when it has none). */

@@ -29,7 +29,8 @@ export async function receive(ctx: SetContext, opts: { force?: boolean }): Promi
       ctx.log.error({ peer: b.head.name || b.peer.node }, 'journal pruned past this node\'s cursor and no snapshot covers it; its updates are paused');
     }
   }
-  const decisions = await step('plan', () => planRecords(ctx, batches.flatMap((b) => b.records), { ...opts, fresh }));
+  const forced = new Set(batches.flatMap((b) => [...(b.forced ?? [])]));
+  const decisions = await step('plan', () => planRecords(ctx, batches.flatMap((b) => b.records), { ...opts, fresh, forced }));
   await step('apply', () => receiveApply(ctx, decisions));
   saveCursors(ctx, batches);
 }

@@ -14,6 +14,8 @@ export interface PlanOptions {
   force?: boolean;
   /** This node has never synced: its pre-existing files follow the `adopt` policy. */
   fresh?: boolean;
+  /** Paths whose deletion its author forced past max_delete: not counted again here. */
+  forced?: Set<string>;
 }
 
 /**
@@ -40,7 +42,8 @@ export async function planRecords(ctx: SetContext, received: Entry[], opts: Plan
     if (d) decisions.push(d);
   }
   // A node that has never synced is replaying history, not losing local data.
-  if (!opts.fresh) checkDeletions(ctx, decisions.filter((d) => d.op === 'delete').length, ctx.manifest.liveCount(), opts, 'apply');
+  const deleting = decisions.filter((d) => d.op === 'delete' && !opts.forced?.has(d.path)).length;
+  if (!opts.fresh) checkDeletions(ctx, deleting, ctx.manifest.liveCount(), opts, 'apply');
   return decisions;
 }
 

@@ -37,7 +37,7 @@ describe('segments', () => {
   });
 
   it('an empty segment round-trips', () => {
-    assert.deepEqual(decodeSegment(encodeSegment(A, 1, []), A, 1, opts), { records: [], rejected: [] });
+    assert.deepEqual(decodeSegment(encodeSegment(A, 1, []), A, 1, opts), { records: [], rejected: [], forced: false });
   });
 
   it('is a header line then one JSON record per line', () => {

@@ -12,20 +12,23 @@ interface SegmentHeader {
   node: string;
   seq: number;
   count: number;
+  /** Published with `--force`: its author deliberately deleted more than max_delete. */
+  forced?: true;
 }
 
 /**
  * One batch of change records: gzip'd JSON lines, a header line then one record per line.
  * Deterministic for the same input, so a retried publish writes the same bytes.
  */
-export function encodeSegment(node: string, seq: number, records: Entry[]): Buffer {
-  const header: SegmentHeader = { fedsync: 'segment', v: 1, node, seq, count: records.length };
+export function encodeSegment(node: string, seq: number, records: Entry[], forced = false): Buffer {
+  const header: SegmentHeader = { fedsync: 'segment', v: 1, node, seq, count: records.length, ...(forced ? { forced: true } : {}) };
   const lines = [JSON.stringify(header), ...records.map(recordJson)];
   return gzipSync(Buffer.from(lines.join('\n') + '\n'));
 }
 
 export interface DecodedSegment {
   records: Entry[];
+  forced: boolean;
   /** Records dropped one by one, with the reason (the rest of the segment still applies). */
   rejected: { line: number; reason: string }[];
 }
@@ -64,5 +67,5 @@ export function decodeSegment(body: Buffer, node: string, seq: number, opts: { a
       rejected.push({ line: i + 2, reason: (err as Error).message });
     }
   });
-  return { records, rejected };
+  return { records, rejected, forced: h.forced === true };
 }

@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import type { S3Target } from '../support/s3.js';
-import { assertTreesEqual, describeResult, Federation, servers, sha256, treeDigest, type FedNode, type Tree } from './harness.js';
+import { assertTreesEqual, describeResult, Federation, ownStderrLines, servers, sha256, treeDigest, type FedNode, type Tree } from './harness.js';
 
 const B32 = 'abcdefghijklmnopqrstuvwxyz234567';
 const fakeId = () => Array.from(randomBytes(26), (x) => B32[x & 31]).join('');
@@ -195,9 +195,12 @@ for (const server of servers('hostile records')) {
         writeFileSync(honest.abs('honest/two.txt'), 'two, edited\n');
         unlinkSync(honest.abs('honest/one.txt'));
         writeFileSync(honest.abs('honest/three.txt'), 'three\n');
-        await honest.fedsync(['run']);
-        for (const n of [b, c]) await n.fedsync(['run']);
-        await honest.fedsync(['run']);
+        const phase2: string[] = [];
+        for (const n of [honest, b, c, honest]) {
+          const r = await n.fedsync(['run']);
+          phase2.push(`${n.name}: exit ${r.code}${r.code === 0 ? '' : ` (${ownStderrLines(r).join(' | ')})`}`);
+        }
+        t.diagnostic(`runs after the honest node's edit: ${phase2.join(', ')}`);
 
         for (const n of all) {
           // Outside the root: untouched, nothing created.
@@ -210,7 +213,7 @@ for (const server of servers('hostile records')) {
           assert.ok(existsSync(n.abs('.fedsync/tmp')), `${n.name}: .fedsync/tmp was deleted by a remote record`);
           if (n === honest) continue;
           // The honest node's changes, and the well-formed records before any bad segment.
-          assert.equal(readFileSync(n.abs('honest/two.txt'), 'utf8'), 'two, edited\n', `${n.name}: the honest edit was not applied`);
+          assert.equal(readFileSync(n.abs('honest/two.txt'), 'utf8'), 'two, edited\n', `${n.name}: the honest edit was not applied (${phase2.join(', ')})`);
           assert.equal(readFileSync(n.abs('honest/three.txt'), 'utf8'), 'three\n');
           assert.equal(existsSync(n.abs('honest/one.txt')), false, `${n.name}: the honest deletion was not applied`);
           assert.equal(readFileSync(n.abs('hostile-ok.txt'), 'utf8'), 'a good record from a bad peer\n');
