@@ -1,5 +1,5 @@
 import { watch, type FSWatcher } from 'chokidar';
-import { relative, sep } from 'node:path';
+import { basename, isAbsolute, join, relative, sep } from 'node:path';
 import type { Logger } from 'pino';
 import type { Config, SetConfig } from '../config/types.js';
 import { runCycle } from '../sync/cycle.js';
@@ -35,22 +35,25 @@ export class SetDaemon {
 
   async start(): Promise<void> {
     this.session = openSession(this.config, this.set, this.log);
-    this.schedule();
+    // chokidar holds an inotify watch per file and per directory.
+    const watches = this.session.ctx.manifest.liveCount() + 1;
+    const limit = inotifyWatchLimit();
+    if (!watchesFit(watches, limit)) {
+      this.log.warn({ set: this.set.name }, inotifyAdvice(watches, limit!));
+      this.polling = true;
+    } else {
+      // Watching first, scanning after: a change made while the first full scan runs is
+      // either seen by that scan or reported by the watcher afterwards, never neither.
+      await this.startWatcher();
+    }
+    this.schedule(true);
     await this.chain;
     if (this.stopped) return;
-    const dirs = this.session.ctx.manifest.allEntries();
-    let count = 1;
-    for (const e of dirs.values()) if (e.kind === 'dir') count++;
-    const limit = inotifyWatchLimit();
-    if (!watchesFit(count, limit)) {
-      this.log.warn({ set: this.set.name }, inotifyAdvice(count, limit!));
-      this.polling = true;
-    } else this.startWatcher();
     this.timers.push(setInterval(() => this.schedule(this.polling), this.set.poll));
     this.timers.push(setInterval(() => this.schedule(true), this.set.rescan));
   }
 
-  private startWatcher(): void {
+  private startWatcher(): Promise<void> {
     const root = this.set.path;
     const ctx = this.session!.ctx;
     this.watcher = watch(root, {
@@ -63,7 +66,16 @@ export class SetDaemon {
         return ctx.excluded(rel, stats?.isDirectory() ?? false);
       },
     });
-    this.watcher.on('all', (_event, abs) => this.mark(relative(root, abs).split(sep).join('/')));
+    const rel = (abs: string) => relative(root, abs).split(sep).join('/');
+    this.watcher.on('all', (_event, abs) => this.mark(rel(abs)));
+    // The kernel's own events too: chokidar throttles directory re-reads and, when its event
+    // loop was busy, can drop what arrived meanwhile (a directory renamed into place).
+    this.watcher.on('raw', (_event, name, details) => {
+      const dir = (details as { watchedPath?: string } | undefined)?.watchedPath;
+      if (!name || !dir) return;
+      const abs = isAbsolute(name) ? name : basename(dir) === name ? dir : join(dir, name);
+      if (abs.startsWith(root)) this.mark(rel(abs));
+    });
     this.watcher.on('error', (err) => {
       const code = (err as NodeJS.ErrnoException).code;
       this.log.warn({ set: this.set.name, err: (err as Error).message }, 'watcher error; running a full scan');
@@ -76,6 +88,7 @@ export class SetDaemon {
       }
       this.schedule(true);
     });
+    return new Promise((resolve) => this.watcher!.once('ready', () => resolve()));
   }
 
   /** A path changed: scan it once events have been quiet for `delay`. */

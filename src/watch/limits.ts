@@ -11,8 +11,8 @@ export function inotifyWatchLimit(file = '/proc/sys/fs/inotify/max_user_watches'
 }
 
 /**
- * Whether watching `dirs` directories fits the limit, leaving a tenth of it to the other
- * programs of the same user. The watcher needs one inotify watch per directory.
+ * Whether `dirs` watches fit the limit, leaving a tenth of it to the other
+ * programs of the same user. The watcher holds one inotify watch per file and per directory.
  */
 export function watchesFit(dirs: number, limit: number | null): boolean {
   return limit === null || dirs <= limit * 0.9;
