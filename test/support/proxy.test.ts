@@ -304,7 +304,7 @@ if (rgw) {
 
 describe('standalone proxy', () => {
   it('prints its endpoint and serves counts, log and reset', async () => {
-    const upstream = createServer((req, res) => res.writeHead(200, { 'content-length': 0 }).end());
+    const upstream = createServer((_req, res) => res.writeHead(200, { 'content-length': 0 }).end());
     upstream.listen(0, '127.0.0.1');
     await once(upstream, 'listening');
     const script = fileURLToPath(new URL('./proxy.ts', import.meta.url));
