@@ -1,10 +1,15 @@
 // The heavyweight benchmark suite: fedsync against rclone (the anchor) on one machine, one
 // real S3 server on loopback behind the request-counting proxy (test/support/proxy.ts).
 //
-//   npx tsc -p tsconfig.json      # bin/fedsync runs dist/
+//   npx tsc -p tsconfig.json      # bin/fedsync runs dist/ (copied aside for the run)
 //   node --import tsx bench/run.ts --files 10000 [--server rgw|s3rver] [--big-mb 2048]
 //     [--out docs/benchmarks.md] [--dir /tmp/fedsync-bench] [--seed 1] [--repeat 3]
-//     [--nodes 2,5,10] [--nodes-files 200] [--no-docs] [--keep]
+//     [--nodes 2,5,10] [--nodes-files 200] [--churn 0.01] [--rclone-flags '...']
+//     [--bin path/to/fedsync] [--no-docs] [--keep]
+//
+// --keep leaves the run directory and the S3 server up (the nodes' configs rewritten to talk
+// to it directly), for profiling: `node --cpu-prof <bin> -c <run>/A/fedsync.toml run`.
+// Check `uptime` first: on a loaded machine the times mean little (the load is recorded).
 //
 // Cases, each measured for rclone and fedsync in the same run (wall time, requests by kind,
 // peak RSS of the process):

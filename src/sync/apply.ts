@@ -165,6 +165,14 @@ class Writer {
       this.ctx.manifest.putEntry(d.final, null);
       return;
     }
+    if (disk && d.keepLocal && disk.kind !== 'dir') {
+      // This node's version lost a conflict to one that was then deleted: the deletion removes
+      // the winner, never the loser's edit, which nobody else ever held. It stays as a
+      // conflict copy (published by the next scan, like any conflict copy).
+      this.keepAside(d.path);
+      this.ctx.manifest.putEntry(d.final, null);
+      return;
+    }
     if (disk?.kind === 'dir') {
       try {
         rmdirSync(this.abs(d.path));

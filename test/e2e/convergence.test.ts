@@ -431,5 +431,44 @@ for (const server of servers('convergence')) {
     it('three nodes, 200 random operations: identical trees, nothing lost', { timeout: 600_000 }, async (t) => {
       await scenario(target, server.name, (s) => t.diagnostic(s));
     });
+
+    // The shape the random runs above keep finding, made deterministic. A and B edit one file
+    // concurrently; B's edit is scanned later, so it wins, and A must keep its own edit as a
+    // conflict copy once it learns that (DESIGN rule 3). Before A runs again, B deletes the
+    // file (its own winning version: A's edit was never on B's disk). A then receives B's edit
+    // and B's deletion in one batch: its edit lost a conflict and nothing ever superseded it
+    // on a disk, so it must survive as a conflict copy, on both nodes.
+    it('an edit that lost a conflict survives when the winner is then deleted', { timeout: 300_000 }, async () => {
+      const fed = await Federation.create(target, { nodes: ['A', 'B'] });
+      const [a, b] = fed.nodes as [FedNode, FedNode];
+      try {
+        writeFileSync(a.abs('notes.txt'), 'original\n');
+        await a.run();
+        await b.run();
+        writeFileSync(a.abs('notes.txt'), "A's edit\n");
+        writeFileSync(b.abs('notes.txt'), "B's edit\n");
+        await a.run(); // publishes A's edit
+        await b.run(); // publishes B's edit, scanned later: it wins; B keeps it
+        unlinkSync(b.abs('notes.txt'));
+        await b.run(); // publishes the deletion of B's own version
+        await a.run(); // receives B's edit and B's deletion together
+        await b.run();
+        await a.run();
+        for (const n of [a, b]) {
+          const files = [...n.snapshot()].filter(([, e]) => e.kind === 'file').map(([p]) => [p, readFileSync(n.abs(p), 'utf8')]);
+          assert.ok(
+            files.some(([p, body]) => body === "A's edit\n" && p!.includes('.sync-conflict-')),
+            `${n.name}: A's edit, which lost the conflict, is gone; ${n.name} holds ${JSON.stringify(files)}`,
+          );
+          assert.equal(existsSync(n.abs('notes.txt')), false, `${n.name}: the deleted winner came back`);
+        }
+        assertTreesEqual([
+          { name: 'A', tree: a.snapshot() },
+          { name: 'B', tree: b.snapshot() },
+        ]);
+      } finally {
+        await fed.close();
+      }
+    });
   });
 }

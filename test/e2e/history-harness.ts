@@ -626,27 +626,24 @@ export async function walkStore(fed: HFed, opts: { verifyBlobs?: boolean } = {})
   for (const [digest, o] of w.blobs) if (!w.referenced.has(digest)) w.unreferencedBlobs.push(o);
   for (const [key, o] of w.bundles) if (!usedBundles.has(key)) w.unreferencedBundles.push(o);
 
-  // Journals: what is kept of each must be one run of segments ending at the head's seq,
-  // and what was pruned must be covered by the newest snapshot (what a new node starts from).
-  const newest = w.snapshots.at(-1);
+  // Journals: what is kept of each must be one run of segments ending at the head's seq, and
+  // one kept snapshot must reach everything pruned from all of them at once: a node catching
+  // up starts from the newest such snapshot and replays the journals after it.
   const byNode = new Map<string, number[]>();
   for (const s of w.segments) byNode.set(s.node, [...(byNode.get(s.node) ?? []), s.seq]);
+  const prunedThrough = new Map<string, number>();
   for (const [node, h] of w.heads) {
     const seqs = byNode.get(node) ?? [];
     for (let i = 1; i < seqs.length; i++) if (seqs[i] !== seqs[i - 1]! + 1) w.problems.push(`journal/${node}: gap between ${seqs[i - 1]} and ${seqs[i]}`);
     if (seqs.length > 0 && seqs.at(-1)! > h.seq) w.problems.push(`journal/${node}: segment ${seqs.at(-1)} beyond the head's seq ${h.seq} (an unannounced segment)`);
     if (seqs.length > 0 && seqs.at(-1)! < h.seq) w.problems.push(`journal/${node}: head announces seq ${h.seq}, the last kept segment is ${seqs.at(-1)}`);
-    const firstNeeded = seqs.length > 0 ? seqs[0]! : h.seq + 1;
-    const covered = newest?.header.cursors[node] ?? 0;
-    if (firstNeeded > covered + 1) {
-      const older = w.snapshots.filter((s) => (s.header.cursors[node] ?? 0) >= firstNeeded - 1).at(-1);
-      w.uncovered.push(
-        `journal/${node} (${h.name}): segments ${covered + 1}..${firstNeeded - 1} are pruned but the newest snapshot ${newest?.name ?? '(none)'} only covers up to ${covered}` +
-          (older
-            ? ` (the older kept snapshot ${older.name} covers them, but a node catching up starts from the newest one: it stalls on this journal)`
-            : ' and no kept snapshot covers them: lost for every node that still needs them'),
-      );
-    }
+    prunedThrough.set(node, (seqs.length > 0 ? seqs[0]! : h.seq + 1) - 1);
+  }
+  const reaches = (s: ParsedSnapshot) => [...prunedThrough].every(([node, seq]) => (s.header.cursors[node] ?? 0) >= seq);
+  if (![...prunedThrough.values()].every((seq) => seq === 0) && !w.snapshots.some(reaches)) {
+    const pruned = [...prunedThrough].filter(([, seq]) => seq > 0).map(([node, seq]) => `${w.heads.get(node)?.name ?? node} through ${seq}`);
+    const kept = w.snapshots.map((s) => `${s.name} ${JSON.stringify(s.header.cursors)}`);
+    w.uncovered.push(`journals pruned (${pruned.join(', ')}) but no kept snapshot reaches all of it: a node catching up stalls; kept: ${kept.join('; ') || '(none)'}`);
   }
   if (opts.verifyBlobs) {
     for (const [digest, o] of w.blobs) {

@@ -125,10 +125,7 @@ for (const backend of backends('killed and concurrent housekeeping leaders', { s
       await env?.stop();
     });
 
-    // Strict with FEDSYNC_E2E_STRICT=1; reported as TODO otherwise until re-verified after the
-    // two-leader fixes (stale leader holds back its snapshot, GC re-lists snapshots).
-    const todo = process.env.FEDSYNC_E2E_STRICT === '1' ? false : 'two-leader rounds not yet re-verified after the fixes';
-    it('loses nothing: the store stays sound, every file that should exist exists, trees converge', { timeout: 300_000, todo }, async (t) => {
+    it('loses nothing: the store stays sound, every file that should exist exists, trees converge', { timeout: 300_000 }, async (t) => {
       const t0 = performance.now();
       const seed = chooseSeed();
       t.diagnostic(`seed ${seed} (FEDSYNC_E2E_SEED=${seed} replays it)`);

@@ -4,7 +4,8 @@ import { step, type SetContext } from '../context.js';
 import { META, metaNumber } from '../outbox.js';
 import { buildBundles } from './bundles.js';
 import { readMembers } from './leader.js';
-import { collectGarbage, pruneSegments, pruneSnapshots } from './prune.js';
+import { newestCovering, pruneBound, prunedThrough, snapshotCursors } from './coverage.js';
+import { collectGarbage, listJournals, pruneSegments, pruneSnapshots } from './prune.js';
 import { encodeSnapshot, listSnapshots, loadSnapshot, snapshotKey, snapshotName, type Snapshot } from './snapshot.js';
 import { MARKER_DIR } from '../record.js';
 
@@ -59,8 +60,11 @@ export async function housekeep(ctx: SetContext, opts: { force?: boolean } = {})
       names = [...names, newest.name];
     }
     if (newest) {
-      const kept = await step('housekeep: prune snapshots', () => pruneSnapshots(ctx, names, now));
-      const segments = await step('housekeep: prune journals', () => pruneSegments(ctx, members, newest!, now));
+      const journals = await step('housekeep: list journals', () => listJournals(ctx));
+      const cursors = await step('housekeep: read snapshot cursors', () => snapshotCursors(ctx, names, [newest!]));
+      const covering = newestCovering(names, cursors, prunedThrough(journals, members.heads));
+      const kept = await step('housekeep: prune snapshots', () => pruneSnapshots(ctx, names, now, covering));
+      const segments = await step('housekeep: prune journals', () => pruneSegments(ctx, members, journals, pruneBound(kept, cursors), now));
       await step('housekeep: collect garbage', () => collectGarbage(ctx, kept, segments, now));
     }
   }

@@ -16,11 +16,13 @@ async function listAll(ctx: SetContext, prefix: string): Promise<ObjectInfo[]> {
 }
 
 /**
- * Snapshots kept: the newest few, and the newest of each day within `history`. Returns the
- * names kept (oldest first) after deleting the others.
+ * Snapshots kept: the newest few, the newest of each day within `history`, and `covering`,
+ * the newest that reaches every journal's pruned segments (a newer one written by a leader
+ * that was behind may not). Returns the names kept (oldest first) after deleting the others.
  */
-export async function pruneSnapshots(ctx: SetContext, names: string[], now: number): Promise<string[]> {
+export async function pruneSnapshots(ctx: SetContext, names: string[], now: number, covering: string | null): Promise<string[]> {
   const keep = new Set(names.slice(-KEEP_NEWEST_SNAPSHOTS));
+  if (covering) keep.add(covering);
   const perDay = new Map<number, string>();
   for (const n of names) {
     const wall = Number(n.slice(0, 13));
@@ -35,14 +37,23 @@ export async function pruneSnapshots(ctx: SetContext, names: string[], now: numb
   return names.filter((n) => keep.has(n));
 }
 
+export function listJournals(ctx: SetContext): Promise<ObjectInfo[]> {
+  return listAll(ctx, JOURNAL_PREFIX);
+}
+
 /**
- * Journal segments are deleted once every live node has acknowledged them, the newest
- * snapshot covers them, and they are older than `history`. A node's own acks are its
- * cursors; a silent node (past `node_timeout`) no longer holds segments back: it catches up
- * from a snapshot when it returns.
+ * Journal segments are deleted once every live node has acknowledged them, the kept
+ * snapshots cover them (`covered`, see coverage.ts) and they are older than `history`. A
+ * node's own acks are its cursors; a silent node (past `node_timeout`) no longer holds
+ * segments back: it catches up from a snapshot when it returns.
  */
-export async function pruneSegments(ctx: SetContext, members: Members, newest: Snapshot, now: number): Promise<ObjectInfo[]> {
-  const segments = await listAll(ctx, JOURNAL_PREFIX);
+export async function pruneSegments(
+  ctx: SetContext,
+  members: Members,
+  segments: ObjectInfo[],
+  covered: (owner: string) => number,
+  now: number,
+): Promise<ObjectInfo[]> {
   const myCursors = new Map(ctx.manifest.peers().map((p) => [p.node, p.cursor]));
   const acked = (owner: string): number => {
     let min = Infinity;
@@ -61,7 +72,7 @@ export async function pruneSegments(ctx: SetContext, members: Members, newest: S
     const m = /^journal\/([a-z2-7]{26})\/(\d{12})$/.exec(o.key);
     if (!m) continue;
     const [, owner, seqText] = m as unknown as [string, string, string];
-    if (!limits.has(owner)) limits.set(owner, Math.min(acked(owner), newest.cursors[owner] ?? 0));
+    if (!limits.has(owner)) limits.set(owner, Math.min(acked(owner), covered(owner)));
     const old = now - o.lastModified.getTime() > ctx.set.history;
     if (old && Number(seqText) <= limits.get(owner)!) drop.push(o.key);
     else kept.push(o);
