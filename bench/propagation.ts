@@ -6,10 +6,11 @@
 // result into docs/benchmarks.md under "Lightweight propagation".
 //
 //   npx tsc -p tsconfig.json && node --import tsx bench/propagation.ts [--changes 100]
-//     [--settle 2s] [--delay 200ms] [--poll 500ms] [--store s3rver|rgw|file] [--no-docs]
+//     [--settle DURATION] [--delay 200ms] [--poll 500ms] [--store s3rver|rgw|file] [--no-docs]
 //
-// `settle` defaults to the project default (2s): with a watcher, a file written less than
-// `settle` ago is left for a later cycle, so it is part of what a user of the defaults sees.
+// `settle` is left to the project default unless given (for a lightweight set: `delay`): a
+// file written less than `settle` ago is left for a later cycle, so it is part of what a user
+// of the defaults sees.
 import { execSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
@@ -33,7 +34,7 @@ import {
 const { values: args } = parseArgs({
   options: {
     changes: { type: 'string', default: '100' },
-    settle: { type: 'string', default: '2s' },
+    settle: { type: 'string' },
     delay: { type: 'string', default: '200ms' },
     poll: { type: 'string', default: '500ms' },
     store: { type: 'string' },
@@ -114,7 +115,7 @@ async function main(): Promise<void> {
   const loadBefore = loadavg()[0]!;
   const backend = await openBackend();
   const fed = new Federation(backend, 'bench');
-  const opts = { sets: [{ name: 'conf' }], defaults: { delay: args.delay!, poll: args.poll!, settle: args.settle! } };
+  const opts = { sets: [{ name: 'conf' }], defaults: { delay: args.delay!, poll: args.poll!, ...(args.settle ? { settle: args.settle } : {}) } };
   const a = await fed.add('a', opts);
   const b = await fed.add('b', opts);
   const samples: Sample[] = [];
@@ -192,10 +193,11 @@ async function main(): Promise<void> {
   const goal = lat.p95 <= 1000;
   const biggest = rows.map(([n, , xs]) => [n, stats(xs).mean] as const).sort((x, y) => y[1] - x[1])[0]!;
 
+  const heading = `### ${storeName}, delay ${args.delay}, poll ${args.poll}, settle ${args.settle ?? 'default (= delay)'}`;
   const section = [
-    `### ${storeName}, delay ${args.delay}, poll ${args.poll}, settle ${args.settle}`,
+    heading,
     '',
-    `Measured ${date} with \`node --import tsx bench/propagation.ts --changes ${CHANGES} --settle ${args.settle}${storeName === 's3rver' ? '' : ` --store ${storeName}`}\`:`,
+    `Measured ${date} with \`node --import tsx bench/propagation.ts --changes ${CHANGES}${args.settle ? ` --settle ${args.settle}` : ''}${storeName === 's3rver' ? '' : ` --store ${storeName}`}\`:`,
     `${m.nproc} CPUs (\`nproc\`), ${m.cpu}, ${m.ram} RAM, ${m.os}, Node ${m.node}, ${server}; ` +
       `load average ${loadBefore.toFixed(1)} at the start, ${loadavg()[0]!.toFixed(1)} at the end` +
       (loadBefore > cpus().length ? ' (more than the CPUs: other jobs were running, so the figures are pessimistic).' : '.'),
@@ -217,7 +219,7 @@ async function main(): Promise<void> {
     '',
   ].join('\n');
   console.log(`\n${section}`);
-  if (!args['no-docs']) writeDocs(section, `### ${storeName}, delay ${args.delay}, poll ${args.poll}, settle ${args.settle}`);
+  if (!args['no-docs']) writeDocs(section, heading);
 }
 
 function safeRead(p: string): string | null {

@@ -191,6 +191,13 @@ allow_external_symlinks = true
       assert.equal(parseConfig(minimal(`owner = "${owner}"`), FILE).sets[0]!.owner, owner);
     }
   });
+
+  it('defaults settle by mode: 2 s for a scan, the quiet period `delay` for a watcher', () => {
+    assert.equal(parseConfig(minimal(''), FILE).sets[0]!.settle, 2_000);
+    assert.equal(parseConfig(minimal('mode = "lightweight"'), FILE).sets[0]!.settle, 1_000);
+    assert.equal(parseConfig(minimal('mode = "lightweight"\ndelay = "200ms"'), FILE).sets[0]!.settle, 200);
+    assert.equal(parseConfig(minimal('mode = "lightweight"\ndelay = "200ms"\nsettle = "3s"'), FILE).sets[0]!.settle, 3_000);
+  });
 });
 
 describe('parseConfig: errors', () => {

@@ -371,7 +371,8 @@ const SET: Schema<SetConfig> = {
   delay: { check: duration(false), def: '1s' },
   poll: { check: duration(true), def: '5s' },
   rescan: { check: duration(true), def: '10m' },
-  settle: { check: duration(false), def: '2s' },
+  // No fixed default: see withModeDefaults.
+  settle: { check: duration(false) },
   maxDelete: { check: maxDelete, def: '50%' },
   owner: { check: owner },
   history: { check: duration(true), def: '30d' },
@@ -390,8 +391,19 @@ const sets: Check<SetConfig[]> = (v, key) => {
   }
   const list = v as unknown[];
   if (list.length === 0) bad(`at least one [[${key}]] table is required`);
-  return list.map((t, i) => readTable(t, SET, `${key}[${i}]`));
+  return list.map((t, i) => withModeDefaults(readTable(t, SET, `${key}[${i}]`)));
 };
+
+/**
+ * `settle` defaults by mode. A heavyweight scan knows nothing of writes in progress but a
+ * file's mtime, so a file touched in the last 2 s waits for the next cycle. A lightweight
+ * daemon hears every write: a path quiet for `delay` is not being written, so waiting longer
+ * would only slow propagation down.
+ */
+function withModeDefaults(s: SetConfig): SetConfig {
+  const settle = (s.settle as number | undefined) ?? (s.mode === 'lightweight' ? s.delay : 2_000);
+  return { ...s, settle };
+}
 
 const TOP: Schema<Omit<Config, 'file'>> = {
   node: { check: nodeName, def: () => hostname() },

@@ -32,7 +32,7 @@ export interface SetConfig {
   poll: number;
   /** Lightweight: full reconciling scan this often. */
   rescan: number;
-  /** A file modified within this window is left for the next cycle. */
+  /** A file modified within this window is left for the next cycle (default: 2 s, lightweight: `delay`). */
   settle: number;
   maxDelete: MaxDelete;
   /** `user`, `user:group`, or numeric `uid:gid`; applied to written files when root. */

@@ -76,6 +76,17 @@ describe('Manifest', () => {
     m.close();
   });
 
+  it('indexes stats for a scan, whole or by subtree (siblings that share a prefix excluded)', () => {
+    const m = new Manifest(fresh());
+    for (const p of ['a', 'a/x', 'a/x/y', 'a b', 'a-c', 'a0', 'ab/z', 'b']) m.putEntry(entry(p), `st-${p}`);
+    assert.deepEqual([...m.statIndex().keys()].sort(), ['a', 'a b', 'a-c', 'a/x', 'a/x/y', 'a0', 'ab/z', 'b']);
+    assert.deepEqual([...m.statIndex(['a']).keys()].sort(), ['a', 'a/x', 'a/x/y']);
+    assert.deepEqual([...m.statIndex(['a/x', 'b']).keys()].sort(), ['a/x', 'a/x/y', 'b']);
+    assert.equal(m.statIndex(['', 'a']).size, 8);
+    assert.deepEqual(m.statIndex(['a/x/y']).get('a/x/y'), { path: 'a/x/y', kind: 'file', mode: 0o644, stat: 'st-a/x/y' });
+    m.close();
+  });
+
   it('keeps outbox records in order, by segment', () => {
     const m = new Manifest(fresh());
     m.addToOutbox(3, ['r1', 'r2']);

@@ -26,6 +26,14 @@ export interface Peer {
   error: string | null;
 }
 
+/** What a scan compares the disk with, per path: nothing in it needs parsing. */
+export interface StatRow {
+  path: string;
+  kind: Kind;
+  mode: number;
+  stat: string | null;
+}
+
 interface FileRow {
   path: string;
   kind: string;
@@ -69,6 +77,9 @@ export class Manifest {
       setMeta: this.db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value'),
       getFile: this.db.prepare<[string], FileRow>('SELECT * FROM files WHERE path = ?'),
       allFiles: this.db.prepare<[], FileRow>('SELECT * FROM files'),
+      allStats: this.db.prepare<[], StatRow>('SELECT path, kind, mode, stat FROM files'),
+      // A path and everything below it: '0' is the character after '/'.
+      subtreeStats: this.db.prepare<[string, string, string], StatRow>('SELECT path, kind, mode, stat FROM files WHERE path = ? OR (path >= ? AND path < ?)'),
       putFile: this.db.prepare(
         `INSERT INTO files (path, kind, digest, size, mode, mtime, target, vv, hlc, author, stat, versions)
          VALUES (@path, @kind, @digest, @size, @mode, @mtime, @target, @vv, @hlc, @author, @stat, @versions)
@@ -130,6 +141,20 @@ export class Manifest {
   allEntries(): Map<string, LocalEntry> {
     const out = new Map<string, LocalEntry>();
     for (const r of this.st.allFiles.iterate()) out.set(r.path, fromRow(r));
+    return out;
+  }
+
+  /**
+   * Kind, mode and stat of every path, or of the subtrees at `roots`: a scan over 100,000
+   * unchanged files needs no more, and reads full entries only for what changed.
+   */
+  statIndex(roots?: string[]): Map<string, StatRow> {
+    const out = new Map<string, StatRow>();
+    if (!roots || roots.includes('')) {
+      for (const r of this.st.allStats.iterate()) out.set(r.path, r);
+      return out;
+    }
+    for (const root of roots) for (const r of this.st.subtreeStats.iterate(root, `${root}/`, `${root}0`)) out.set(r.path, r);
     return out;
   }
 

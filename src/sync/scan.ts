@@ -40,7 +40,9 @@ interface Seen {
  */
 export async function scanTree(ctx: SetContext, only?: string[], opts: { ignoreSettle?: boolean } = {}): Promise<ScanResult> {
   const root = ctx.set.path;
-  const known = ctx.manifest.allEntries();
+  const roots = only ? collapse(only) : undefined;
+  const known = ctx.manifest.statIndex(roots);
+  const full = (rel: string): LocalEntry | undefined => (known.has(rel) ? ctx.manifest.getEntry(rel) : undefined);
   const seen = new Map<string, Seen>();
   // Directories that could not be read: their known children are not taken as deleted.
   const unreadable: string[] = [];
@@ -86,12 +88,9 @@ export async function scanTree(ctx: SetContext, only?: string[], opts: { ignoreS
     }
   };
 
-  let scope: (p: string) => boolean = () => true;
-  if (only) {
-    const roots = collapse(only);
-    // A path below a symlink is not in the tree, whatever named it (a remote record may).
+  // A path below a symlink is not in the tree, whatever named it (a remote record may).
+  if (roots) {
     for (const p of roots) if (parentsAreDirs(root, p)) visit(p);
-    scope = (p) => roots.some((r) => r === '' || p === r || p.startsWith(`${r}/`));
   } else walkDir('');
   ctx.stats.scanned += seen.size;
 
@@ -102,16 +101,17 @@ export async function scanTree(ctx: SetContext, only?: string[], opts: { ignoreS
   const applied: Change[] = [];
 
   for (const [rel, s] of seen) {
-    const prev = known.get(rel);
+    const row = known.get(rel);
     const key = statKey(s.st);
     if (s.kind === 'dir') {
-      if (prev?.kind === 'dir' && prev.mode === permBits(s.st)) {
-        if (prev.stat !== 'dir') restat.push([rel, 'dir']);
+      if (row?.kind === 'dir' && row.mode === permBits(s.st)) {
+        if (row.stat !== 'dir') restat.push([rel, 'dir']);
         continue;
       }
-      changes.push({ entry: newEntry(ctx, rel, prev, { kind: 'dir', mode: permBits(s.st), mtime: 0 }), stat: 'dir' });
+      changes.push({ entry: newEntry(ctx, rel, full(rel), { kind: 'dir', mode: permBits(s.st), mtime: 0 }), stat: 'dir' });
     } else if (s.kind === 'symlink') {
-      if (prev?.kind === 'symlink' && prev.stat === key) continue;
+      if (row?.kind === 'symlink' && row.stat === key) continue;
+      const prev = full(rel);
       const target = readlinkSync(join(root, rel));
       const problem = targetProblem(rel, target, ctx.set.allowExternalSymlinks);
       if (problem) {
@@ -122,12 +122,14 @@ export async function scanTree(ctx: SetContext, only?: string[], opts: { ignoreS
       if (prev && sameState(prev, { ...next, digest: null })) restat.push([rel, key]);
       else changes.push({ entry: newEntry(ctx, rel, prev, next), stat: key });
     } else {
-      if (prev?.kind === 'file' && prev.stat === key) continue;
-      if (mtimeMs(s.st) > settleBefore) {
+      if (row?.kind === 'file' && row.stat === key) continue;
+      // The change time, not mtime: the kernel sets it on every write and nobody can set it
+      // back or ahead (an archive extracted with future mtimes would never settle).
+      if (Number(s.st.ctimeNs / 1_000_000n) > settleBefore) {
         settling.push(rel);
         continue;
       }
-      toHash.push({ rel, st: s.st, prev });
+      toHash.push({ rel, st: s.st, prev: full(rel) });
     }
   }
 
@@ -156,11 +158,12 @@ export async function scanTree(ctx: SetContext, only?: string[], opts: { ignoreS
   });
 
   const deletions: Change[] = [];
-  for (const [rel, prev] of known) {
-    if (prev.kind === 'deleted' || seen.has(rel) || !scope(rel)) continue;
-    if (ctx.excluded(rel, prev.kind === 'dir')) continue;
+  // `known` holds exactly the scanned scope: what it has and the walk did not see is gone.
+  for (const [rel, row] of known) {
+    if (row.kind === 'deleted' || seen.has(rel)) continue;
+    if (ctx.excluded(rel, row.kind === 'dir')) continue;
     if (unreadable.some((u) => u === '' || rel === u || rel.startsWith(`${u}/`))) continue;
-    deletions.push({ entry: newEntry(ctx, rel, prev, { kind: 'deleted', mode: 0, mtime: 0 }), stat: null });
+    deletions.push({ entry: newEntry(ctx, rel, full(rel), { kind: 'deleted', mode: 0, mtime: 0 }), stat: null });
   }
   deletions.sort((a, b) => (a.entry.path < b.entry.path ? 1 : -1));
   changes.sort((a, b) => (a.entry.path < b.entry.path ? -1 : 1));
@@ -169,8 +172,7 @@ export async function scanTree(ctx: SetContext, only?: string[], opts: { ignoreS
   const ordered = [...deletions, ...changes];
   // HLCs are drawn in that order, so the journal is in HLC order too.
   for (const c of ordered) c.entry.hlc = ctx.clock.tick();
-  let liveBefore = 0;
-  for (const e of known.values()) if (e.kind !== 'deleted') liveBefore++;
+  const liveBefore = ctx.manifest.liveCount();
   ctx.stats.settling += settling.length;
   return { changes: ordered, restat, liveBefore, settling, applied };
 }
@@ -191,12 +193,12 @@ function newEntry(ctx: SetContext, path: string, prev: LocalEntry | undefined, n
 }
 
 /** Dirty paths without those already covered by a dirty ancestor. */
-function collapse(paths: string[]): string[] {
-  const sorted = [...new Set(paths)].sort();
-  const out: string[] = [];
-  for (const p of sorted) {
-    if (out.some((r) => r === '' || p === r || p.startsWith(`${r}/`))) continue;
-    out.push(p);
-  }
-  return out;
+export function collapse(paths: string[]): string[] {
+  const set = new Set(paths);
+  if (set.has('')) return [''];
+  const covered = (p: string): boolean => {
+    for (let i = p.indexOf('/'); i !== -1; i = p.indexOf('/', i + 1)) if (set.has(p.slice(0, i))) return true;
+    return false;
+  };
+  return [...set].filter((p) => !covered(p)).sort();
 }

@@ -1,4 +1,5 @@
 import { watch, type FSWatcher } from 'chokidar';
+import { statSync } from 'node:fs';
 import { basename, isAbsolute, join, relative, sep } from 'node:path';
 import type { Logger } from 'pino';
 import type { Config, SetConfig } from '../config/types.js';
@@ -121,11 +122,28 @@ export class SetDaemon {
       const r = await runCycle(this.config, this.set, this.log, { session: this.session!, only });
       if (r.skipped || !r.ok) this.retryLater(full, only);
       for (const p of r.settling) this.dirty.add(p);
-      if (r.settling.length > 0) setTimeout(() => this.schedule(), this.set.settle).unref();
+      if (r.settling.length > 0) setTimeout(() => this.schedule(), this.settleWait(r.settling)).unref();
     } catch (err) {
       this.log.error({ set: this.set.name, err: (err as Error).message }, 'cycle refused');
       this.retryLater(full, only);
     }
+  }
+
+  /**
+   * Until the first settling file has been quiet for `settle`: waiting a whole `settle` after
+   * the cycle instead made every change wait `delay` + `settle` before it was published.
+   */
+  private settleWait(paths: string[]): number {
+    const now = Date.now();
+    let wait = this.set.settle;
+    for (const p of paths.slice(0, 1000)) {
+      try {
+        wait = Math.min(wait, statSync(join(this.set.path, p)).ctimeMs + this.set.settle - now);
+      } catch {
+        return 10; // gone: the next cycle records that at once
+      }
+    }
+    return Math.max(10, Math.ceil(wait));
   }
 
   /** Nothing that was dirty is forgotten when a cycle could not run or failed. */

@@ -38,19 +38,9 @@ import {
 /** The burst is the acceptance on S3 stores; on file:// once is enough unless asked for more. */
 const burstReps = (store: string) => Number(process.env.FEDSYNC_E2E_BURST_REPS ?? (store === 'file' ? 1 : 5));
 const ONLY = process.env.FEDSYNC_E2E_BACKENDS?.split(',').map((s) => s.trim());
-/** The timings the brief asks for: quick reaction, quick polls, a short settle. */
+/** Lightweight timings: quick reaction, quick polls, a short settle. */
 const LIGHT = { delay: '200ms', poll: '500ms', settle: '1s' };
 const PROBE = '_probe';
-
-// Known fedsync bugs: a test that shows one asserts the correct behaviour and is marked TODO
-// (reported, not counted as a failure) unless FEDSYNC_E2E_STRICT=1.
-const BUG_STARTUP_RACE =
-  'fedsync bug: the watcher is started only after the start-up full scan (src/watch/daemon.ts start()), and its readiness is not awaited: a change made in between waits for the next rescan';
-const BUG_BURST =
-  'not yet reliable under load: chokidar could drop a directory renamed during a throttled re-read (kernel raw events now mark paths too; re-verify, then make this strict)';
-function knownBug(what: string): string | false {
-  return process.env.FEDSYNC_E2E_STRICT === '1' ? false : what;
-}
 
 // ---------------------------------------------------------------------------------------------
 // What the test wrote: the expected tree of files (path → sha256), and every content it ever
@@ -287,7 +277,7 @@ function suite(name: string, start: () => Promise<StoreBackend>): void {
     });
 
     const BURST_REPS = burstReps(name);
-    it(`a burst of 3,000 files in 300 directories, 1,000 deletions and directory renames reaches B within 60 s (${BURST_REPS} times)`, { timeout: 90_000 * (BURST_REPS + 2), todo: knownBug(BUG_BURST) }, async (t) => {
+    it(`a burst of 3,000 files in 300 directories, 1,000 deletions and directory renames reaches B within 60 s (${BURST_REPS} times)`, { timeout: 90_000 * (BURST_REPS + 2) }, async (t) => {
       const { fed, a, b } = await pair(backend);
       await withFed(fed, async () => {
         const model = new Model(a.root());
@@ -599,7 +589,7 @@ function suite(name: string, start: () => Promise<StoreBackend>): void {
       });
     });
 
-    it('changes made while the daemon starts up are published without waiting for the next rescan', { timeout: 120_000, todo: knownBug(BUG_STARTUP_RACE) }, async (t) => {
+    it('changes made while the daemon starts up are published without waiting for the next rescan', { timeout: 120_000 }, async (t) => {
       // The window between the start-up full scan and a watcher that is set up on every
       // directory: a change there must not wait for `rescan` (10 minutes by default).
       const fed = new Federation(backend);

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { after, describe, it } from 'node:test';
 import { SafetyError } from '../../src/sync/context.js';
 import { assertConverged, cleanup, cluster, cycle, journal, logLines, requestCount, settle, sha, tree, withManifest } from './harness.js';
@@ -305,24 +306,27 @@ describe('runCycle: cost and echo', () => {
     assert.equal(journal(c, b.id).length, 0, 'beta never published anything');
   });
 
-  it('a file still being written (mtime within settle) waits for a later cycle', async () => {
-    const c = await cluster(['alpha', 'beta'], { settle: '30s' });
+  it('a file still being written (changed within settle) waits for a later cycle', async () => {
+    const c = await cluster(['alpha', 'beta'], { settle: '1s' });
     const [a, b] = c.nodes as [typeof c.nodes[0], typeof c.nodes[0]];
+    write(a.root, 'old.txt', 'settled');
+    // An old mtime does not make a file settled (an archive extracted just now keeps its
+    // mtimes): the change time does.
+    const old = Date.now() / 1000 - 60;
+    utimesSync(join(a.root, 'old.txt'), old, old);
+    await sleep(1100);
     write(a.root, 'fresh.txt', 'just written');
+    utimesSync(join(a.root, 'fresh.txt'), old, old);
     write(a.root, 'future.txt', 'mtime ahead');
     const future = Date.now() / 1000 + 3600;
     utimesSync(join(a.root, 'future.txt'), future, future);
-    write(a.root, 'old.txt', 'settled');
-    const old = Date.now() / 1000 - 60;
-    utimesSync(join(a.root, 'old.txt'), old, old);
     const r = await cycle(a);
     assert.equal(r.record!.stats.published, 1);
     assert.deepEqual(r.settling.sort(), ['fresh.txt', 'future.txt']);
     await cycle(b);
     assert.deepEqual(Object.keys(tree(b.root)), ['old.txt']);
-    // Once its mtime is in the past, it goes.
-    utimesSync(join(a.root, 'fresh.txt'), old, old);
-    utimesSync(join(a.root, 'future.txt'), old, old);
+    // Once quiet for `settle` they go, the one with a future mtime too.
+    await sleep(1100);
     assert.equal((await cycle(a)).record!.stats.published, 2);
     await cycle(b);
     assert.deepEqual(Object.keys(tree(b.root)).sort(), ['fresh.txt', 'future.txt', 'old.txt']);
