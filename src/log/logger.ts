@@ -29,7 +29,8 @@ export const REDACT_PATHS = SECRETS.flatMap((k) => [k, `*.${k}`]);
 export function createLogger(opts: LoggerOptions): RootLogger {
   const pretty = opts.pretty && !opts.file;
   const dest = opts.file
-    ? pino.destination({ dest: opts.file, mkdir: true, sync: true })
+    ? // 0640 like the logrotate file's `create`: file names are in it, not for every local user.
+      pino.destination({ dest: opts.file, mkdir: true, sync: true, mode: 0o640 })
     : pretty
       ? { write: (line: string) => void writeSync(2, formatLine(line)) }
       : pino.destination({ dest: 2, sync: true });

@@ -6,6 +6,7 @@ import { pipeline } from 'node:stream/promises';
 import { hashFile, IntegrityError, VerifyStream } from '../fsutil/hash.js';
 import { resolveOwner } from '../fsutil/owner.js';
 import { utimesSeconds } from '../fsutil/stat.js';
+import { inDirOf } from '../fsutil/writable.js';
 import { Progress } from '../ops/progress.js';
 import { mapLimit } from '../util/pool.js';
 import type { SetContext } from './context.js';
@@ -138,20 +139,20 @@ class Writer {
     }
     if (disk.kind === 'dir' && d.final.kind !== 'dir') {
       try {
-        rmdirSync(this.abs(d.path));
+        inDirOf(this.abs(d.path), () => rmdirSync(this.abs(d.path)));
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'ENOTEMPTY' && (err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
         this.keepAside(d.path);
       }
     } else if (d.final.kind === 'dir' && disk.kind !== 'dir') {
-      unlinkSync(this.abs(d.path));
+      inDirOf(this.abs(d.path), () => unlinkSync(this.abs(d.path)));
     }
   }
 
   private keepAside(rel: string): void {
     const { manifest, nodeName, set } = this.ctx;
     const copy = conflictPath(rel, nodeName, new Date(), (p) => diskState(set.path, p) !== null || (manifest.getEntry(p)?.kind ?? 'deleted') !== 'deleted');
-    renameSync(this.abs(rel), this.abs(copy));
+    inDirOf(this.abs(rel), () => renameSync(this.abs(rel), this.abs(copy)));
     this.out.keptAside.push(copy);
     this.ctx.stats.conflicts++;
     this.ctx.log.warn({ path: rel, copy }, 'conflict: the local version is kept as a conflict copy');
@@ -175,7 +176,7 @@ class Writer {
     }
     if (disk?.kind === 'dir') {
       try {
-        rmdirSync(this.abs(d.path));
+        inDirOf(this.abs(d.path), () => rmdirSync(this.abs(d.path)));
       } catch (err) {
         // Not empty: something here still lives in it. Keeping the directory is the only
         // safe choice; the next scan publishes it again.
@@ -183,7 +184,7 @@ class Writer {
         this.ctx.manifest.putEntry(d.final, null);
         return;
       }
-    } else if (disk) unlinkSync(this.abs(d.path));
+    } else if (disk) inDirOf(this.abs(d.path), () => unlinkSync(this.abs(d.path)));
     this.ctx.manifest.putEntry(d.final, null);
     this.ctx.stats.deleted++;
   }
@@ -192,7 +193,7 @@ class Writer {
     this.parents(d.path);
     this.clearWay(d);
     const abs = this.abs(d.path);
-    mkdirSync(abs, { recursive: true, mode: d.final.mode });
+    inDirOf(abs, () => mkdirSync(abs, { recursive: true, mode: d.final.mode }));
     await chmod(abs, d.final.mode);
     if (this.owner) await chown(abs, this.owner.uid, this.owner.gid);
     this.ctx.manifest.putEntry(d.final, 'dir');
@@ -224,7 +225,7 @@ class Writer {
       if (e.kind === 'symlink' && !this.ctx.set.allowExternalSymlinks && linkLeaves(this.ctx.set.path, d.path, e.target!)) throw new RejectedRecord(`symlink target ${JSON.stringify(e.target)} leads outside the root through a link on disk`);
       this.clearWay(d);
       this.ctx.manifest.noteApplying(d.final);
-      renameSync(tmp, this.abs(d.path));
+      inDirOf(this.abs(d.path), () => renameSync(tmp, this.abs(d.path)));
     } catch (err) {
       await rm(tmp, { force: true });
       throw err;

@@ -1,4 +1,5 @@
 import { lstatSync, mkdirSync } from 'node:fs';
+import { inDirOf } from '../fsutil/writable.js';
 import { join } from 'node:path';
 import { statKey } from '../fsutil/stat.js';
 import type { LocalEntry } from '../manifest/manifest.js';
@@ -80,7 +81,7 @@ export function ensureParents(root: string, rel: string): string[] {
     }
     if (!st) {
       try {
-        mkdirSync(join(root, p), { mode: 0o755 });
+        inDirOf(join(root, p), () => mkdirSync(join(root, p), { mode: 0o755 }));
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code === 'ENAMETOOLONG') throw new RejectedRecord('path is too long under this root');
         throw err;

@@ -43,7 +43,8 @@ export async function scanTree(ctx: SetContext, only?: string[], opts: { ignoreS
   const roots = only ? collapse(only) : undefined;
   const known = ctx.manifest.statIndex(roots);
   const full = (rel: string): LocalEntry | undefined => (known.has(rel) ? ctx.manifest.getEntry(rel) : undefined);
-  const seen = new Map<string, Seen>();
+  // null: an unchanged file or symlink, whose stat need not be kept (100,000 of them are).
+  const seen = new Map<string, Seen | null>();
   // Directories that could not be read: their known children are not taken as deleted.
   const unreadable: string[] = [];
   // Conflict handling hashes files even while they change: their state must be recorded now.
@@ -62,8 +63,11 @@ export async function scanTree(ctx: SetContext, only?: string[], opts: { ignoreS
     if (st.isDirectory()) {
       seen.set(rel, { kind: 'dir', st });
       walkDir(rel);
-    } else if (st.isFile()) seen.set(rel, { kind: 'file', st });
-    else if (st.isSymbolicLink()) seen.set(rel, { kind: 'symlink', st });
+    } else if (st.isFile() || st.isSymbolicLink()) {
+      const kind = st.isFile() ? 'file' : 'symlink';
+      const row = known.get(rel);
+      seen.set(rel, row?.kind === kind && row.stat === statKey(st) ? null : { kind, st });
+    }
     else ctx.log.warn({ path: rel }, 'skipping a socket, FIFO or device file');
   };
 
@@ -101,6 +105,7 @@ export async function scanTree(ctx: SetContext, only?: string[], opts: { ignoreS
   const applied: Change[] = [];
 
   for (const [rel, s] of seen) {
+    if (s === null) continue;
     const row = known.get(rel);
     const key = statKey(s.st);
     if (s.kind === 'dir') {

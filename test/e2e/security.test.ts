@@ -462,6 +462,8 @@ for (const server of servers('security')) {
           const m = statSync(f).mode & 0o777;
           if (m & 0o022) problems.push(`${relative(fed.dir, f)} is writable by group or others (${m.toString(8)})`);
         }
+        const log = statSync(n.logFile).mode & 0o777;
+        if (log & 0o037) problems.push(`${relative(fed.dir, n.logFile)} is ${log.toString(8)}: file names readable by every local user`);
         const tmp = statSync(n.abs('.fedsync/tmp')).mode & 0o777;
         if (tmp & 0o077) problems.push(`${relative(fed.dir, n.abs('.fedsync/tmp'))} is ${tmp.toString(8)}, open to others`);
       }

@@ -1,6 +1,8 @@
-// The metrics file: valid Prometheus text (checked by a strict parser), rewritten after each
-// cycle, with counters that keep counting across processes (one `fedsync run` per cron minute).
+// The metrics file: valid Prometheus text (checked by a strict parser, and by Prometheus's own
+// `promtool check metrics` where installed: .ci/run installs it), rewritten after each cycle,
+// with counters that keep counting across processes (one `fedsync run` per cron minute).
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -12,7 +14,17 @@ function metrics(node: TestNode): Map<string, MetricFamily> {
   const file = join(node.stateDir, 'fedsync.prom');
   assert.equal(statSync(file).mode & 0o777, 0o644, 'readable by node_exporter');
   assert.deepEqual(readdirSync(node.stateDir).filter((n) => n.endsWith('.tmp')), [], 'no temp file left behind');
-  return parsePrometheus(readFileSync(file, 'utf8'));
+  const text = readFileSync(file, 'utf8');
+  if (PROMTOOL) promtool(text);
+  return parsePrometheus(text);
+}
+
+const PROMTOOL = spawnSync('/bin/sh', ['-c', 'command -v promtool']).status === 0;
+
+/** Prometheus's own parser and linter: exit 0 and nothing to say. */
+function promtool(text: string): void {
+  const r = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
+  assert.equal(r.status, 0, `promtool check metrics: ${r.stdout}${r.stderr}`);
 }
 
 describe('metrics', () => {
@@ -93,6 +105,13 @@ describe('metrics', () => {
     const m = parsePrometheus(text); // throws on a split family, a bad escape or a duplicate
     assert.equal(value(m, 'fedsync_set_info', { set: 'a\\b', node: 'web "1"' }), 1);
     assert.equal(m.get('fedsync_store_requests_total')!.samples.length, 10);
+  });
+
+  it('promtool, Prometheus\'s own checker, accepts what fedsync writes and refuses a broken file', { skip: PROMTOOL ? false : 'promtool not installed (apt-get install prometheus)' }, () => {
+    const text = renderMetrics('web1', [{ name: 'uploads', mode: 'heavyweight', role: 'both', status: null, counters: null }]);
+    promtool(text);
+    const r = spawnSync('promtool', ['check', 'metrics'], { input: text.replace('} ', ' '), encoding: 'utf8' });
+    assert.notEqual(r.status, 0, 'a broken file must fail');
   });
 
   it('the test parser is strict (not vacuous)', () => {

@@ -399,4 +399,17 @@ export function encodeSnapshotBody(node: string, hlc: string, entries: Record<st
 }
 
 export { encodeSnapshot, encodeSegment };
-export const rm = (dir: string) => rmSync(dir, { recursive: true, force: true });
+/** Removes a case directory, read-only directories from peers included (not root: EACCES). */
+export function rm(dir: string): void {
+  try {
+    rmSync(dir, { recursive: true, force: true });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EACCES') throw err;
+    const open = (d: string): void => {
+      chmodSync(d, 0o700);
+      for (const e of readdirSync(d, { withFileTypes: true })) if (e.isDirectory()) open(join(d, e.name));
+    };
+    open(dir);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
