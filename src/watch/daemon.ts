@@ -37,12 +37,8 @@ export class SetDaemon {
   async start(): Promise<void> {
     this.session = openSession(this.config, this.set, this.log);
     // chokidar holds an inotify watch per file and per directory.
-    const watches = this.session.ctx.manifest.liveCount() + 1;
-    const limit = inotifyWatchLimit();
-    if (!watchesFit(watches, limit)) {
-      this.log.warn({ set: this.set.name }, inotifyAdvice(watches, limit!));
-      this.polling = true;
-    } else {
+    this.checkWatchLimit();
+    if (!this.polling) {
       // Watching first, scanning after: a change made while the first full scan runs is
       // either seen by that scan or reported by the watcher afterwards, never neither.
       await this.startWatcher();
@@ -50,6 +46,8 @@ export class SetDaemon {
     this.schedule(true);
     await this.chain;
     if (this.stopped) return;
+    // A new node learns how big its tree is only from the first full scan.
+    if (!this.polling) this.checkWatchLimit();
     this.timers.push(setInterval(() => this.schedule(this.polling), this.set.poll));
     this.timers.push(setInterval(() => this.schedule(true), this.set.rescan));
   }
@@ -89,7 +87,25 @@ export class SetDaemon {
       }
       this.schedule(true);
     });
-    return new Promise((resolve) => this.watcher!.once('ready', () => resolve()));
+    // Out of watches while setting up, chokidar may never become ready: polling goes on then.
+    const watcher = this.watcher;
+    return new Promise((resolve) => {
+      watcher.once('ready', () => resolve());
+      watcher.on('error', () => {
+        if (this.polling) resolve();
+      });
+    });
+  }
+
+  /** Too many files and directories for the inotify limit: periodic full scans instead. */
+  private checkWatchLimit(): void {
+    const watches = this.session!.ctx.manifest.liveCount() + 1;
+    const limit = inotifyWatchLimit();
+    if (watchesFit(watches, limit)) return;
+    this.log.warn({ set: this.set.name }, inotifyAdvice(watches, limit!));
+    this.polling = true;
+    void this.watcher?.close();
+    this.watcher = null;
   }
 
   /** A path changed: scan it once events have been quiet for `delay`. */

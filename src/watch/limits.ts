@@ -11,17 +11,17 @@ export function inotifyWatchLimit(file = '/proc/sys/fs/inotify/max_user_watches'
 }
 
 /**
- * Whether `dirs` watches fit the limit, leaving a tenth of it to the other
- * programs of the same user. The watcher holds one inotify watch per file and per directory.
+ * Whether `watches` fit the limit, leaving a tenth of it to the other programs of the same
+ * user. The watcher holds one inotify watch per file and per directory.
  */
-export function watchesFit(dirs: number, limit: number | null): boolean {
-  return limit === null || dirs <= limit * 0.9;
+export function watchesFit(watches: number, limit: number | null): boolean {
+  return limit === null || watches <= limit * 0.9;
 }
 
-export function inotifyAdvice(dirs: number, limit: number): string {
-  const want = Math.max(524288, 2 ** Math.ceil(Math.log2(dirs * 2)));
+export function inotifyAdvice(watches: number, limit: number): string {
+  const want = Math.max(524288, 2 ** Math.ceil(Math.log2(watches * 2)));
   return (
-    `the set has ${dirs} directories but the inotify watch limit is ${limit}: ` +
+    `the set needs ${watches} inotify watches (one per file and directory) but the limit is ${limit}: ` +
     `raise it with \`sysctl fs.inotify.max_user_watches=${want}\` (and persist it in /etc/sysctl.d/90-fedsync.conf); ` +
     'until then this set is kept in sync by periodic full scans'
   );
