@@ -68,14 +68,17 @@ export async function applyDecisions(ctx: SetContext, decisions: Decision[], pre
     for (const d of records) ctx.manifest.putEntry(d.final, d.local?.stat ?? null);
   });
   // Content already on this disk (a rename elsewhere, a copy) is taken before deletions run.
+  // Several at a time: each ends in a datasync, and a bootstrap stages thousands of files.
   const staged = new Map<Decision, string>();
-  for (const d of leaves) {
-    if (d.op !== 'write' || d.final.kind !== 'file') continue;
-    await guarded(d, async () => {
-      const tmp = (await w.copyStaged(prestaged.get(d.final.digest!))) ?? (await w.copyLocal(d.final));
-      if (tmp) staged.set(d, tmp);
-    });
-  }
+  await mapLimit(
+    leaves.filter((d) => d.op === 'write' && d.final.kind === 'file'),
+    DOWNLOADS_IN_FLIGHT,
+    (d) =>
+      guarded(d, async () => {
+        const tmp = (await w.copyStaged(prestaged.get(d.final.digest!))) ?? (await w.copyLocal(d.final));
+        if (tmp) staged.set(d, tmp);
+      }),
+  );
   for (const d of deletes) await guarded(d, () => w.remove(d));
   for (const d of dirs) await guarded(d, () => w.dir(d));
   const fetched = (d: Decision) => (d.op === 'write' && d.final.kind === 'file' && !staged.has(d) ? d.final.size : 0);
