@@ -38,6 +38,16 @@ interface Seen {
  * stat with the manifest; only entries whose stat moved are hashed. Nothing is written: the
  * result is committed by `commitScan`, so a dry run and a real run share this code.
  */
+/**
+ * Whether a file's mtime says it may still be being written. The kernel stamps a write with
+ * this machine's clock, so such a file's mtime is not ahead of now; one further ahead was given
+ * its time (a copy keeping times, a file applied from a node whose clock is ahead) and is not
+ * being written: waiting for the clock to pass it could take hours.
+ */
+function recentlyModified(mtime: number, settleBefore: number): boolean {
+  return mtime > settleBefore && mtime <= Date.now() + 1000;
+}
+
 export async function scanTree(ctx: SetContext, only?: string[], opts: { ignoreSettle?: boolean } = {}): Promise<ScanResult> {
   const root = ctx.set.path;
   const known = ctx.manifest.allEntries();
@@ -123,7 +133,7 @@ export async function scanTree(ctx: SetContext, only?: string[], opts: { ignoreS
       else changes.push({ entry: newEntry(ctx, rel, prev, next), stat: key });
     } else {
       if (prev?.kind === 'file' && prev.stat === key) continue;
-      if (mtimeMs(s.st) > settleBefore) {
+      if (recentlyModified(mtimeMs(s.st), settleBefore)) {
         settling.push(rel);
         continue;
       }

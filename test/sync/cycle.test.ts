@@ -316,14 +316,15 @@ describe('runCycle: cost and echo', () => {
     const old = Date.now() / 1000 - 60;
     utimesSync(join(a.root, 'old.txt'), old, old);
     const r = await cycle(a);
-    assert.equal(r.record!.stats.published, 1);
-    assert.deepEqual(r.settling.sort(), ['fresh.txt', 'future.txt']);
+    // A future mtime is not a write in progress (the kernel stamps writes from this clock):
+    // it was given (a copy keeping times, a node whose clock is ahead) and goes at once.
+    assert.equal(r.record!.stats.published, 2);
+    assert.deepEqual(r.settling, ['fresh.txt']);
     await cycle(b);
-    assert.deepEqual(Object.keys(tree(b.root)), ['old.txt']);
+    assert.deepEqual(Object.keys(tree(b.root)).sort(), ['future.txt', 'old.txt']);
     // Once its mtime is in the past, it goes.
     utimesSync(join(a.root, 'fresh.txt'), old, old);
-    utimesSync(join(a.root, 'future.txt'), old, old);
-    assert.equal((await cycle(a)).record!.stats.published, 2);
+    assert.equal((await cycle(a)).record!.stats.published, 1);
     await cycle(b);
     assert.deepEqual(Object.keys(tree(b.root)).sort(), ['fresh.txt', 'future.txt', 'old.txt']);
   });
