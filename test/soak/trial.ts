@@ -4,11 +4,11 @@
 // `fedsync housekeep` on random nodes, some of them killed with SIGKILL at a request count or
 // after a delay; store faults at `faultRate`; nodes going offline and coming back; clock
 // offsets of up to an hour per node (libfaketime). Then quiescence (faults off, offsets kept,
-// every node back, three rounds of `run` on every node) and the oracle (oracle.ts).
+// every node back, two or three rounds of `run` on every node) and the oracle (oracle.ts).
 //
-// Everything random comes from the seed: operations, kill points, offsets, and which
-// requests fault (faults.ts). What a seed cannot fix is timing: a kill after a delay lands
-// wherever the process happens to be.
+// Every choice comes from the seed: operations, kill points, offsets, and which requests
+// fault (faults.ts). What a seed cannot fix is timing: a kill after a delay lands wherever
+// the process happens to be, which decides what later operations find on the disks.
 import { randomFaults, type FaultCounts } from '../support/faults.js';
 import { faketimeEnv } from '../support/faketime.js';
 import { startProxy } from '../support/proxy.js';
