@@ -82,12 +82,14 @@ export async function checkOracle(fed: Federation, w: World, rng: Rng, sentinel:
     else if (published.has(digest)) v(`${what} is named by a kept journal segment but \`fedsync history\` does not list it`);
   }
   // One restore process per trial is most of the oracle's cost: every other trial.
+  w.note(`oracle: ${present.size} contents in the trees, ${w.written.size} written, ${restorable.length} more listed by \`fedsync history\`, ${published.size} digests in kept journals`);
   if (restorable.length && rng.chance(0.5)) {
     const ver = rng.pick(restorable);
     const dest = join(fed.dir, 'restore');
     const r = await first.fedsync(['restore', '--set', fed.setName, first.abs(ver.path), '--version', ver.id, '--to', dest]);
     // A file's restore writes DEST itself; a directory's, the files under it.
     const found = r.code === 0 && existsSync(dest) && (statSync(dest).isFile() ? sha256(readFileSync(dest)) === ver.digest : [...snapshotTree(dest).values()].some((e) => e.sha256 === ver.digest));
+    w.note(`oracle: restored ${JSON.stringify(ver.path)} version ${ver.id} from history: ${found ? 'ok' : 'FAILED'}`);
     if (!found) v(`restore of ${JSON.stringify(ver.path)} version ${ver.id} (${ver.digest!.slice(0, 10)}) did not bring it back: exit ${r.code}: ${r.stderr.trim()}${r.stdout.trim()}`);
   }
 
