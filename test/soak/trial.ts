@@ -105,7 +105,10 @@ export async function runTrial(target: S3Target, seed: number, options: TrialOpt
   const ids = new Map(fed.nodes.map((n) => [n.id, n.name]));
   const stable = (key: string) => key.replace(/[a-z2-7]{26}/g, (id) => ids.get(id) ?? id);
   const faults = randomFaults(seed, options.faultRate, stable);
-  const w = new World(rng, skew);
+  // Two streams: the schedule (offsets, which operation on which node, cycles, kills) and the
+  // choices inside operations (which file, what content). Those depend on what is on the
+  // disks, which timing can change; kept apart, the schedule replays exactly regardless.
+  const w = new World(new Rng(seed ^ 0x5eed5eed), skew);
   const result: TrialResult = {
     seed,
     options,
@@ -188,9 +191,9 @@ export async function runTrial(target: S3Target, seed: number, options: TrialOpt
           w.note(`${n.name} goes offline`);
         }
       }
-      for (let tries = 0; tries < 10; tries++) {
-        if (rng.weighted(mutations)(rng.pick(fed.nodes))) break;
-      }
+      // Nothing to apply it to (no file yet, no empty directory): create a file instead.
+      const [mutate, on] = [rng.weighted(mutations), rng.pick(fed.nodes)];
+      if (!mutate(on)) w.create(on);
       if (!rng.chance(0.7)) continue;
       const n = rng.pick(online());
       const what = rng.next();
@@ -221,7 +224,7 @@ export async function runTrial(target: S3Target, seed: number, options: TrialOpt
       }
       result.rounds = round;
     }
-    await checkOracle(fed, w, rng, sentinel, result.violations);
+    await checkOracle(fed, w, w.rng, sentinel, result.violations);
   } catch (err) {
     result.violations.push(`trial aborted: ${(err as Error).stack ?? String(err)}`);
   } finally {
