@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Runs every *.test.ts under src/ and test/ with node's test runner (TypeScript through tsx).
-// `--only unit` skips the end-to-end tests; `--only e2e` runs only them; other arguments are
-// substrings that select test files.
+// `--only unit` skips the end-to-end tests (test/e2e, test/soak); `--only e2e` runs only
+// them; other arguments are substrings that select test files.
 import { spawnSync } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
@@ -27,8 +27,10 @@ function walk(dir, out) {
 }
 
 let files = [...walk(join(root, 'src'), []), ...walk(join(root, 'test'), [])].sort();
-if (only === 'unit') files = files.filter((f) => !f.startsWith('test/e2e/'));
-if (only === 'e2e') files = files.filter((f) => f.startsWith('test/e2e/'));
+// The soak runs the built binary on a real store like the end-to-end tests: it is one of them.
+const isE2e = (f) => f.startsWith('test/e2e/') || f.startsWith('test/soak/');
+if (only === 'unit') files = files.filter((f) => !isE2e(f));
+if (only === 'e2e') files = files.filter(isE2e);
 if (filters.length) files = files.filter((f) => filters.some((s) => f.includes(s)));
 if (files.length === 0) {
   console.error('no test files selected');

@@ -38,6 +38,17 @@ interface Seen {
  * stat with the manifest; only entries whose stat moved are hashed. Nothing is written: the
  * result is committed by `commitScan`, so a dry run and a real run share this code.
  */
+/**
+ * Whether a file's change time says it may still be being written. The change time, not
+ * mtime: the kernel sets it on every write and nobody can set it back or ahead (a copy that
+ * keeps times, or a file applied from a node whose clock is ahead, has an mtime in the future
+ * and would wait hours). One still ahead of now comes from a file system whose clock differs
+ * (an NFS server's): it cannot be judged, and waiting for the clock to pass it could take hours.
+ */
+function recentlyChanged(ctime: number, settleBefore: number): boolean {
+  return ctime > settleBefore && ctime <= Date.now() + 1000;
+}
+
 export async function scanTree(ctx: SetContext, only?: string[], opts: { ignoreSettle?: boolean } = {}): Promise<ScanResult> {
   const root = ctx.set.path;
   const roots = only ? collapse(only) : undefined;
@@ -128,9 +139,7 @@ export async function scanTree(ctx: SetContext, only?: string[], opts: { ignoreS
       else changes.push({ entry: newEntry(ctx, rel, prev, next), stat: key });
     } else {
       if (row?.kind === 'file' && row.stat === key) continue;
-      // The change time, not mtime: the kernel sets it on every write and nobody can set it
-      // back or ahead (an archive extracted with future mtimes would never settle).
-      if (Number(s.st.ctimeNs / 1_000_000n) > settleBefore) {
+      if (recentlyChanged(Number(s.st.ctimeNs / 1_000_000n), settleBefore)) {
         settling.push(rel);
         continue;
       }

@@ -19,12 +19,12 @@
 // The seed is printed; FEDSYNC_E2E_SEED=<n> replays a run. The operation log is written next to
 // the temp directories (and kept with FEDSYNC_E2E_KEEP=1).
 import assert from 'node:assert/strict';
-import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { S3Target } from '../support/s3.js';
-import { assertJournalClean, assertTreesEqual, chooseSeed, Federation, ownStderrLines, Rng, sameEntry, servers, sha256, type FedNode, type Tree } from './harness.js';
+import { assertJournalClean, assertTreesEqual, chooseSeed, Federation, listRoot, ownStderrLines, pickDirMove, Rng, sameEntry, servers, sha256, type FedNode, type Tree } from './harness.js';
 
 const OPS = 200;
 const BIG = 40 * 1024 * 1024;
@@ -65,21 +65,7 @@ class World {
 
   /** Files and directories on a node's disk (relative paths, root excluded). */
   list(n: FedNode): { files: string[]; dirs: string[] } {
-    const files: string[] = [];
-    const dirs: string[] = [];
-    const walk = (rel: string) => {
-      for (const name of readdirSync(join(n.root, rel)).sort()) {
-        if (rel === '' && name === '.fedsync') continue;
-        const p = rel ? `${rel}/${name}` : name;
-        const st = lstatSync(join(n.root, p));
-        if (st.isDirectory()) {
-          dirs.push(p);
-          walk(p);
-        } else if (st.isFile()) files.push(p);
-      }
-    };
-    walk('');
-    return { files, dirs };
+    return listRoot(n.root);
   }
 
   /** Unique content: the op number, node and path first, then seeded bytes. */
@@ -190,13 +176,11 @@ class World {
   }
 
   renameDir(n: FedNode): boolean {
-    const { dirs } = this.list(n);
-    if (dirs.length === 0) return false;
-    const from = this.rng.pick(dirs);
-    const parents = ['', ...dirs.filter((d) => d !== from && !d.startsWith(`${from}/`))];
-    const to = this.freeName(n, this.rng.pick(parents), DIR_NAMES);
-    renameSync(n.abs(from), n.abs(to));
-    this.note(`${n.name}: rename dir ${JSON.stringify(from)} -> ${JSON.stringify(to)}`);
+    const move = pickDirMove(this.rng, this.list(n).dirs);
+    if (!move) return false;
+    const to = this.freeName(n, move.parent, DIR_NAMES);
+    renameSync(n.abs(move.from), n.abs(to));
+    this.note(`${n.name}: rename dir ${JSON.stringify(move.from)} -> ${JSON.stringify(to)}`);
     return true;
   }
 
@@ -237,7 +221,7 @@ class World {
 
   /** Two nodes edit the same path before either syncs. */
   concurrentEdit(): boolean {
-    const [x, y] = shuffle(this.rng, this.fed.nodes).slice(0, 2) as [FedNode, FedNode];
+    const [x, y] = this.rng.shuffle(this.fed.nodes).slice(0, 2) as [FedNode, FedNode];
     const onY = new Set(this.list(y).files);
     const both = this.list(x).files.filter((f) => onY.has(f));
     if (both.length === 0) return false;
@@ -253,15 +237,6 @@ class World {
     const extra = ownStderrLines(r);
     this.note(`${n.name}: run (${r.ms} ms)${extra.length ? ` stderr: ${extra.join(' | ')}` : ''}`);
   }
-}
-
-function shuffle<T>(rng: Rng, items: readonly T[]): T[] {
-  const out = [...items];
-  for (let i = out.length - 1; i > 0; i--) {
-    const j = rng.int(0, i);
-    [out[i], out[j]] = [out[j]!, out[i]!];
-  }
-  return out;
 }
 
 async function scenario(target: S3Target, serverName: string, diag: (s: string) => void): Promise<void> {
@@ -289,7 +264,6 @@ async function scenario(target: S3Target, serverName: string, diag: (s: string) 
       [4, (n) => w.chmod(n)],
       [8, () => w.concurrentEdit()],
     ];
-    const total = weighted.reduce((s, [x]) => s + x, 0);
     for (w.op = 1; w.op <= OPS; w.op++) {
       const n = rng.pick(fed.nodes);
       if (w.op === bigAt) w.createBig(n);
@@ -297,9 +271,7 @@ async function scenario(target: S3Target, serverName: string, diag: (s: string) 
       else {
         let done = false;
         while (!done) {
-          let x = rng.next() * total;
-          const [, fn] = weighted.find(([wt]) => (x -= wt) < 0) ?? weighted[0]!;
-          done = fn(rng.pick(fed.nodes)) !== false;
+          done = rng.weighted(weighted)(rng.pick(fed.nodes)) !== false;
         }
       }
       if (rng.chance(0.25)) await w.cycle(rng.pick(fed.nodes));

@@ -153,6 +153,8 @@ export interface FederationOptions {
   logLevel?: string;
   /** Run `fedsync init` on every node (default true). */
   init?: boolean;
+  /** Extra environment per node name, for every command it runs (e.g. faketimeEnv()). */
+  nodeEnv?: Record<string, NodeJS.ProcessEnv>;
 }
 
 const tomlValue = (v: string | number | boolean) => (typeof v === 'string' ? JSON.stringify(v) : String(v));
@@ -166,6 +168,8 @@ export class FedNode {
   readonly config: string;
   /** Set by init (parsed from its output). */
   id = '';
+  /** Added to the environment of every command this node runs. */
+  extraEnv: NodeJS.ProcessEnv;
 
   constructor(
     readonly fed: Federation,
@@ -176,6 +180,7 @@ export class FedNode {
     this.stateDir = join(this.dir, 'state');
     this.logFile = join(this.dir, 'fedsync.log');
     this.config = join(this.dir, 'fedsync.toml');
+    this.extraEnv = fed.options.nodeEnv?.[name] ?? {};
   }
 
   writeConfig(endpoint: string): void {
@@ -213,7 +218,7 @@ export class FedNode {
     env.AWS_SECRET_ACCESS_KEY = this.fed.target.secretAccessKey;
     env.AWS_EC2_METADATA_DISABLED = 'true';
     env.HOME = this.dir; // no ~/.aws of the machine's user
-    return { ...env, ...extra };
+    return { ...env, ...this.extraEnv, ...extra };
   }
 
   /** Any fedsync command with this node's config. */
@@ -373,14 +378,18 @@ export interface JournalSegment {
   records: JournalRecord[];
 }
 
-/** Asserts no (path, vv) appears twice in one node's journal, and that its segments are 1..head.seq. */
-export async function assertJournalClean(fed: Federation, node: FedNode): Promise<number> {
+/**
+ * Asserts no (path, vv) appears twice in one node's journal, and that its segments are
+ * 1..head.seq; with `pruned`, housekeeping may have deleted a prefix, so they are first..head.seq.
+ */
+export async function assertJournalClean(fed: Federation, node: FedNode, opts: { pruned?: boolean } = {}): Promise<number> {
   const segments = await fed.journal(node.id);
   const seen = new Map<string, string>();
   const dups: string[] = [];
   let records = 0;
+  const first = opts.pruned && segments.length > 0 ? segments[0]!.seq : 1;
   segments.forEach((s, i) => {
-    assert.equal(s.seq, i + 1, `${node.name}'s journal has a gap: segment #${i} is ${s.key}`);
+    assert.equal(s.seq, first + i, `${node.name}'s journal has a gap: segment #${i} is ${s.key}`);
     assert.equal(s.header.seq, s.seq, `${s.key}: header seq ${s.header.seq}`);
     assert.equal(s.header.node, node.id, `${s.key}: header node ${s.header.node}`);
     assert.equal(s.header.count, s.records.length, `${s.key}: header count ${s.header.count}, ${s.records.length} records`);
@@ -395,7 +404,8 @@ export async function assertJournalClean(fed: Federation, node: FedNode): Promis
   assert.deepEqual(dups, [], `${node.name}'s journal publishes records twice:\n  ${dups.slice(0, 20).join('\n  ')}`);
   if (segments.length > 0) {
     const head = await fed.head(node.id);
-    assert.equal(head.seq, segments.length, `${node.name}'s head says seq ${head.seq}, the journal has ${segments.length} segments`);
+    const last = first + segments.length - 1;
+    assert.equal(head.seq, last, `${node.name}'s head says seq ${head.seq}, the journal ends at segment ${last}`);
   }
   return records;
 }
@@ -506,6 +516,25 @@ export function assertTreesEqual(trees: { name: string; tree: Tree }[], context 
   if (problems.length) assert.fail(`trees differ${context ? ` (${context})` : ''}:\n  ${problems.join('\n  ')}`);
 }
 
+/** Files and directories under a root (relative paths, `.fedsync/` aside), sorted. */
+export function listRoot(root: string): { files: string[]; dirs: string[] } {
+  const files: string[] = [];
+  const dirs: string[] = [];
+  const walk = (rel: string) => {
+    for (const name of readdirSync(join(root, rel)).sort()) {
+      if (rel === '' && name === '.fedsync') continue;
+      const p = rel ? `${rel}/${name}` : name;
+      const st = lstatSync(join(root, p));
+      if (st.isDirectory()) {
+        dirs.push(p);
+        walk(p);
+      } else if (st.isFile()) files.push(p);
+    }
+  };
+  walk('');
+  return { files, dirs };
+}
+
 /** Hash of a whole directory tree (content, kinds, modes, mtimes, targets), for "nothing changed". */
 export function treeDigest(root: string, opts: { includeMarker?: boolean } = {}): string {
   const tree = opts.includeMarker ? snapshotAll(root) : snapshotTree(root);
@@ -575,6 +604,22 @@ export class Rng {
     return this.next() < p;
   }
 
+  /** One of `items`, each as likely as its weight. */
+  weighted<T>(items: readonly (readonly [number, T])[]): T {
+    let x = this.next() * items.reduce((s, [w]) => s + w, 0);
+    return (items.find(([w]) => (x -= w) < 0) ?? items[0]!)[1];
+  }
+
+  /** A shuffled copy (Fisher-Yates). */
+  shuffle<T>(items: readonly T[]): T[] {
+    const out = [...items];
+    for (let i = out.length - 1; i > 0; i--) {
+      const j = this.int(0, i);
+      [out[i], out[j]] = [out[j]!, out[i]!];
+    }
+    return out;
+  }
+
   bytes(n: number): Buffer {
     const b = Buffer.alloc(n);
     for (let i = 0; i < n; i += 4) {
@@ -583,6 +628,13 @@ export class Rng {
     }
     return b;
   }
+}
+
+/** A directory to move, and a parent to move it under that is outside its own subtree ('' is the root). */
+export function pickDirMove(rng: Rng, dirs: readonly string[]): { from: string; parent: string } | null {
+  if (dirs.length === 0) return null;
+  const from = rng.pick(dirs);
+  return { from, parent: rng.pick(['', ...dirs.filter((d) => d !== from && !d.startsWith(`${from}/`))]) };
 }
 
 /** The seed to use: FEDSYNC_E2E_SEED when set (to replay), else a fresh one. */

@@ -321,6 +321,7 @@ describe('runCycle: cost and echo', () => {
     const future = Date.now() / 1000 + 3600;
     utimesSync(join(a.root, 'future.txt'), future, future);
     const r = await cycle(a);
+    // The change time decides, not mtime: both were written just now.
     assert.equal(r.record!.stats.published, 1);
     assert.deepEqual(r.settling.sort(), ['fresh.txt', 'future.txt']);
     await cycle(b);
