@@ -646,7 +646,8 @@ function suite(name: string, start: () => Promise<StoreBackend>): void {
           model.write(`d${(n * 71) % 1000}/late${n}.conf`, `late ${n}\n`);
           await sleep(100);
         }
-        const ms = await convergeAB(a, b, 20_000, 'changes made during start-up');
+        // Far below `rescan` (10 minutes), and room for B applying 1,000 files on a busy machine.
+        const ms = await convergeAB(a, b, 60_000, 'changes made during start-up');
         t.diagnostic(`B equal to A after ${ms} ms`);
         model.check(snapshot(b.root()), 'B');
       });
