@@ -396,7 +396,7 @@ const sets: Check<SetConfig[]> = (v, key) => {
 
 /**
  * `settle` defaults by mode. A heavyweight scan knows nothing of writes in progress but a
- * file's mtime, so a file touched in the last 2 s waits for the next cycle. A lightweight
+ * file's change time, so a file changed in the last 2 s waits for the next cycle. A lightweight
  * daemon hears every write: a path quiet for `delay` is not being written, so waiting longer
  * would only slow propagation down.
  */

@@ -34,11 +34,6 @@ interface Seen {
 }
 
 /**
- * Walks the tree (or only the subtrees in `only`: the watcher's dirty paths, conflict copies) and compares each entry's
- * stat with the manifest; only entries whose stat moved are hashed. Nothing is written: the
- * result is committed by `commitScan`, so a dry run and a real run share this code.
- */
-/**
  * Whether a file's change time says it may still be being written. The change time, not
  * mtime: the kernel sets it on every write and nobody can set it back or ahead (a copy that
  * keeps times, or a file applied from a node whose clock is ahead, has an mtime in the future
@@ -49,6 +44,11 @@ function recentlyChanged(ctime: number, settleBefore: number): boolean {
   return ctime > settleBefore && ctime <= Date.now() + 1000;
 }
 
+/**
+ * Walks the tree (or only the subtrees in `only`: the watcher's dirty paths, conflict copies) and compares each entry's
+ * stat with the manifest; only entries whose stat moved are hashed. Nothing is written: the
+ * result is committed by `commitScan`, so a dry run and a real run share this code.
+ */
 export async function scanTree(ctx: SetContext, only?: string[], opts: { ignoreSettle?: boolean } = {}): Promise<ScanResult> {
   const root = ctx.set.path;
   const roots = only ? collapse(only) : undefined;
@@ -78,8 +78,7 @@ export async function scanTree(ctx: SetContext, only?: string[], opts: { ignoreS
       const kind = st.isFile() ? 'file' : 'symlink';
       const row = known.get(rel);
       seen.set(rel, row?.kind === kind && row.stat === statKey(st) ? null : { kind, st });
-    }
-    else ctx.log.warn({ path: rel }, 'skipping a socket, FIFO or device file');
+    } else ctx.log.warn({ path: rel }, 'skipping a socket, FIFO or device file');
   };
 
   const walkDir = (rel: string): void => {

@@ -80,10 +80,7 @@ export class SetDaemon {
       this.log.warn({ set: this.set.name, err: (err as Error).message }, 'watcher error; running a full scan');
       if (code === 'ENOSPC' || code === 'EMFILE') {
         // Out of inotify watches or descriptors: the watcher cannot be trusted any more.
-        this.log.warn({ set: this.set.name }, inotifyAdvice(this.session!.ctx.manifest.liveCount(), inotifyWatchLimit() ?? 0));
-        this.polling = true;
-        void this.watcher?.close();
-        this.watcher = null;
+        this.pollInstead(this.session!.ctx.manifest.liveCount() + 1, inotifyWatchLimit() ?? 0);
       }
       this.schedule(true);
     });
@@ -101,8 +98,11 @@ export class SetDaemon {
   private checkWatchLimit(): void {
     const watches = this.session!.ctx.manifest.liveCount() + 1;
     const limit = inotifyWatchLimit();
-    if (watchesFit(watches, limit)) return;
-    this.log.warn({ set: this.set.name }, inotifyAdvice(watches, limit!));
+    if (!watchesFit(watches, limit)) this.pollInstead(watches, limit!);
+  }
+
+  private pollInstead(watches: number, limit: number): void {
+    this.log.warn({ set: this.set.name }, inotifyAdvice(watches, limit));
     this.polling = true;
     void this.watcher?.close();
     this.watcher = null;
