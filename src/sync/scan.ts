@@ -7,7 +7,8 @@ import { mapLimit } from '../util/pool.js';
 import type { SetContext } from './context.js';
 import { parentsAreDirs } from './disk.js';
 import { MARKER_DIR, sameState, targetProblem, type Entry } from './record.js';
-import { bumpVV } from './vv.js';
+import { parseHlc } from './hlc.js';
+import { bumpVV, type VersionVector } from './vv.js';
 
 /** A local change found by a scan: the path's new state and the stat it was seen with. */
 export interface Change {
@@ -199,10 +200,21 @@ function newEntry(ctx: SetContext, path: string, prev: LocalEntry | undefined, n
     mode: next.mode ?? 0,
     mtime: next.mtime ?? 0,
     target: next.target ?? null,
-    vv: bumpVV(prev?.vv ?? {}, ctx.nodeId),
+    vv: prev ? bumpVV(prev.vv, ctx.nodeId) : firstVV(ctx),
     hlc: '', // drawn once the changes are ordered
     author: ctx.nodeId,
   };
+}
+
+/**
+ * The vector of a path's first version this node knows of. Its counter starts at the clock's
+ * wall time, not at 1: housekeeping forgets old tombstones (after history + node_timeout), and
+ * another node may still hold one of this path when this node, having forgotten it, creates
+ * the path again. Counted from 1 again, the new version would rank below that tombstone there
+ * and never arrive; counted from the time, it is newer than anything this node wrote before.
+ */
+function firstVV(ctx: SetContext): VersionVector {
+  return { [ctx.nodeId]: Math.max(Date.now(), parseHlc(ctx.clock.current).wall) };
 }
 
 /** Dirty paths without those already covered by a dirty ancestor. */

@@ -1,4 +1,4 @@
-/** A version vector: for each node, how many changes of this path it has made. */
+/** A version vector: for each node, a counter that grows with each of its changes of this path. */
 export type VersionVector = Record<string, number>;
 
 export type Order = 'equal' | 'before' | 'after' | 'concurrent';
