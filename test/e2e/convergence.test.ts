@@ -410,6 +410,39 @@ for (const server of servers('convergence')) {
     // file (its own winning version: A's edit was never on B's disk). A then receives B's edit
     // and B's deletion in one batch: its edit lost a conflict and nothing ever superseded it
     // on a disk, so it must survive as a conflict copy, on both nodes.
+    // Soak seed 100512, made deterministic. Housekeeping forgets tombstones after history +
+    // node_timeout, on each node when its own housekeeping runs. C forgets the deletion of
+    // index.html; A, which has not housekept since, still keeps it; then C creates index.html
+    // again. Counted from 1 again, C's new version ranked below A's tombstone and never
+    // reached A; it must.
+    it('a path recreated by a node that forgot its tombstone reaches a node that still keeps it', { timeout: 300_000 }, async () => {
+      const fed = await Federation.create(target, { nodes: ['A', 'C'], sync: { history: '1s', node_timeout: '4s', max_delete: '100%' } });
+      const [a, c] = fed.nodes as [FedNode, FedNode];
+      try {
+        writeFileSync(c.abs('index.html'), 'first\n');
+        await c.run();
+        await a.run();
+        unlinkSync(c.abs('index.html'));
+        await c.run();
+        await a.run(); // A records the tombstone; its next housekeeping is an hour away
+        assert.equal(existsSync(a.abs('index.html')), false);
+        await new Promise((r) => setTimeout(r, 5_500)); // past history + node_timeout
+        const hk = await c.fedsync(['housekeep']);
+        assert.equal(hk.code, 0, hk.stderr);
+        assert.ok(c.logLines().some((l) => l.msg === 'forgot old tombstones'), 'C forgot the tombstone');
+        writeFileSync(c.abs('index.html'), 'second\n');
+        await c.run();
+        await a.run();
+        assert.equal(existsSync(a.abs('index.html')) ? readFileSync(a.abs('index.html'), 'utf8') : '(absent)', 'second\n', "C's new index.html did not reach A");
+        assertTreesEqual([
+          { name: 'A', tree: a.snapshot() },
+          { name: 'C', tree: c.snapshot() },
+        ]);
+      } finally {
+        await fed.close();
+      }
+    });
+
     it('an edit that lost a conflict survives when the winner is then deleted', { timeout: 300_000 }, async () => {
       const fed = await Federation.create(target, { nodes: ['A', 'B'] });
       const [a, b] = fed.nodes as [FedNode, FedNode];
