@@ -9,7 +9,7 @@ import { mapLimit } from '../util/pool.js';
 import type { SetContext } from './context.js';
 import { ensureParents } from './disk.js';
 import { listSnapshots, loadSnapshot } from './housekeep/snapshot.js';
-import { HEADS_PREFIX, JOURNAL_PREFIX, headNode } from './layout.js';
+import { HEADS_PREFIX, JOURNAL_PREFIX, headNode, segmentOf } from './layout.js';
 import { MARKER_DIR, pathProblem, type Entry } from './record.js';
 import { decodeSegment } from './segment.js';
 import { decodeHead } from './head.js';
@@ -51,11 +51,11 @@ export async function listVersions(ctx: SetContext, path: string): Promise<Versi
   const keys: string[] = [];
   for await (const o of ctx.store.list(JOURNAL_PREFIX)) keys.push(o.key);
   await mapLimit(keys, 8, async (key) => {
-    const m = /^journal\/([a-z2-7]{26})\/(\d{12})$/.exec(key);
-    const body = m ? await ctx.store.get(key) : null;
-    if (!m || !body) return;
+    const seg = segmentOf(key);
+    const body = seg ? await ctx.store.get(key) : null;
+    if (!seg || !body) return;
     try {
-      decodeSegment(body, m[1]!, Number(m[2]), opts).records.forEach(add);
+      decodeSegment(body, seg.node, seg.seq, opts).records.forEach(add);
     } catch (err) {
       ctx.log.warn({ key, err: (err as Error).message }, 'skipping an unreadable segment');
     }

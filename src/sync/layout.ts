@@ -20,6 +20,12 @@ export function segmentKey(node: string, seq: number): string {
   return `${JOURNAL_PREFIX}${node}/${String(seq).padStart(12, '0')}`;
 }
 
+/** The owner and seq a segment key names, or null for anything else under journal/. */
+export function segmentOf(key: string): { node: string; seq: number } | null {
+  const m = /^journal\/([a-z2-7]{26})\/(\d{12})$/.exec(key);
+  return m ? { node: m[1]!, seq: Number(m[2]) } : null;
+}
+
 export function blobKey(digest: string): string {
   return `${BLOBS_PREFIX}${digest.slice(0, 2)}/${digest}`;
 }

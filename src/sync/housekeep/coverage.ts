@@ -1,6 +1,7 @@
 import type { ObjectInfo } from '../../store/store.js';
 import type { SetContext } from '../context.js';
 import type { Head } from '../head.js';
+import { segmentOf } from '../layout.js';
 import { loadSnapshot, type Snapshot } from './snapshot.js';
 
 /** For each node, the last of its journal segments a snapshot includes. */
@@ -44,10 +45,8 @@ export async function snapshotCursors(ctx: SetContext, names: string[], known: S
 export function prunedThrough(segments: ObjectInfo[], heads: Head[]): Map<string, number> {
   const oldest = new Map<string, number>();
   for (const o of segments) {
-    const m = /^journal\/([a-z2-7]{26})\/(\d{12})$/.exec(o.key);
-    if (!m) continue;
-    const seq = Number(m[2]);
-    if (seq < (oldest.get(m[1]!) ?? Infinity)) oldest.set(m[1]!, seq);
+    const seg = segmentOf(o.key);
+    if (seg && seg.seq < (oldest.get(seg.node) ?? Infinity)) oldest.set(seg.node, seg.seq);
   }
   const through = new Map<string, number>();
   for (const h of heads) through.set(h.node, h.seq);

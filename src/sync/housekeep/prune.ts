@@ -1,7 +1,7 @@
 import { IntegrityError } from '../../fsutil/hash.js';
 import type { ObjectInfo } from '../../store/store.js';
 import type { SetContext } from '../context.js';
-import { BLOBS_PREFIX, BUNDLES_PREFIX, JOURNAL_PREFIX } from '../layout.js';
+import { BLOBS_PREFIX, BUNDLES_PREFIX, JOURNAL_PREFIX, segmentOf } from '../layout.js';
 import { decodeSegment } from '../segment.js';
 import type { Members } from './leader.js';
 import { listSnapshots, loadSnapshot, snapshotKey, type Snapshot } from './snapshot.js';
@@ -69,12 +69,11 @@ export async function pruneSegments(
   const drop: string[] = [];
   const kept: ObjectInfo[] = [];
   for (const o of segments) {
-    const m = /^journal\/([a-z2-7]{26})\/(\d{12})$/.exec(o.key);
-    if (!m) continue;
-    const [, owner, seqText] = m as unknown as [string, string, string];
-    if (!limits.has(owner)) limits.set(owner, Math.min(acked(owner), covered(owner)));
+    const seg = segmentOf(o.key);
+    if (!seg) continue;
+    if (!limits.has(seg.node)) limits.set(seg.node, Math.min(acked(seg.node), covered(seg.node)));
     const old = now - o.lastModified.getTime() > ctx.set.history;
-    if (old && Number(seqText) <= limits.get(owner)!) drop.push(o.key);
+    if (old && seg.seq <= limits.get(seg.node)!) drop.push(o.key);
     else kept.push(o);
   }
   if (drop.length > 0) {
