@@ -105,6 +105,12 @@ export class Manifest {
       ),
       hasBlob: this.db.prepare<[string], { stored_at: number }>('SELECT stored_at FROM blobs WHERE digest = ?'),
       addBlob: this.db.prepare('INSERT INTO blobs (digest, stored_at) VALUES (?, ?) ON CONFLICT(digest) DO UPDATE SET stored_at = max(stored_at, excluded.stored_at)'),
+      // Used once per applied path: prepared once, not per call.
+      noteApplying: this.db.prepare('INSERT OR REPLACE INTO applying (path, entry) VALUES (?, ?)'),
+      applying: this.db.prepare<[string], { entry: string }>('SELECT entry FROM applying WHERE path = ?'),
+      clearApplying: this.db.prepare('DELETE FROM applying WHERE path = ?'),
+      segmentDigests: this.db.prepare<[string], { digests: string }>('SELECT digests FROM segment_digests WHERE key = ?'),
+      cacheSegmentDigests: this.db.prepare('INSERT OR REPLACE INTO segment_digests (key, digests) VALUES (?, ?)'),
     };
   }
 
@@ -240,27 +246,27 @@ export class Manifest {
 
   /** Notes a remote state about to be renamed into place (see the `applying` table). */
   noteApplying(e: Entry): void {
-    this.db.prepare('INSERT OR REPLACE INTO applying (path, entry) VALUES (?, ?)').run(e.path, JSON.stringify(e));
+    this.st.noteApplying.run(e.path, JSON.stringify(e));
   }
 
   /** The remote state a crash interrupted while it was put in place at `path`, if any. */
   applying(path: string): Entry | undefined {
-    const r = this.db.prepare<[string], { entry: string }>('SELECT entry FROM applying WHERE path = ?').get(path);
+    const r = this.st.applying.get(path);
     return r ? (JSON.parse(r.entry) as Entry) : undefined;
   }
 
   clearApplying(path: string): void {
-    this.db.prepare('DELETE FROM applying WHERE path = ?').run(path);
+    this.st.clearApplying.run(path);
   }
 
   /** Digests named by a journal segment, as cached by an earlier garbage collection. */
   segmentDigests(key: string): string[] | undefined {
-    const r = this.db.prepare<[string], { digests: string }>('SELECT digests FROM segment_digests WHERE key = ?').get(key);
+    const r = this.st.segmentDigests.get(key);
     return r ? (JSON.parse(r.digests) as string[]) : undefined;
   }
 
   cacheSegmentDigests(key: string, digests: string[]): void {
-    this.db.prepare('INSERT OR REPLACE INTO segment_digests (key, digests) VALUES (?, ?)').run(key, JSON.stringify(digests));
+    this.st.cacheSegmentDigests.run(key, JSON.stringify(digests));
   }
 
   /** Drops cache rows for segments no longer in the store. */

@@ -109,6 +109,9 @@ class MissingBlob extends Error {
 
 /** The file-system side of applying, one path at a time. */
 class Writer {
+  /** Staged files already handed to a path (see copyStaged). */
+  private readonly taken = new Set<string>();
+
   constructor(
     private readonly ctx: SetContext,
     private readonly tmpDir: string,
@@ -267,9 +270,17 @@ class Writer {
     return tmp;
   }
 
-  /** A copy of content staged from a bundle (already verified), or null. */
+  /**
+   * Content staged from a bundle (verified and synced), or null. The first path with that
+   * content takes the staged file itself; any further path gets a copy of it. All copies are
+   * made before any leaf is renamed into place, so the staged file is still there for them.
+   */
   async copyStaged(src: string | undefined): Promise<string | null> {
     if (!src) return null;
+    if (!this.taken.has(src)) {
+      this.taken.add(src);
+      return src;
+    }
     const tmp = this.tmpName();
     await copyFile(src, tmp);
     await syncFile(tmp);

@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { readFile, rm, writeFile } from 'node:fs/promises';
+import { open, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { mapLimit } from '../../util/pool.js';
 import type { SetContext } from '../context.js';
@@ -96,7 +96,8 @@ function groupByBundle(items: BundleItem[]): Map<string, BundleItem[]> {
 
 /**
  * Fetches the bundles that hold enough of the needed contents and writes each needed item,
- * verified against its digest, to a temp file. Returns digest → temp file. A
+ * verified against its digest, to a synced temp file beside the tree (the root's
+ * `.fedsync/tmp`, so apply can rename it into place). Returns digest → temp file. A
  * bundle that is missing or does not verify is skipped: those contents are fetched as single
  * blobs afterwards, so bundles only ever save requests, never decide correctness.
  */
@@ -118,8 +119,15 @@ export async function stageFromBundles(ctx: SetContext, items: BundleItem[], nee
         return;
       }
       const tmp = join(tmpDir, `${randomBytes(8).toString('hex')}.bundle`);
-      // Not synced here: apply copies it to each path's own temp file and syncs that.
-      await writeFile(tmp, bytes, { mode: 0o600 });
+      // Synced here: apply renames it into place as it is for the first path with this
+      // content (one write per file, not a staging copy and then a copy of that).
+      const fh = await open(tmp, 'wx', 0o600);
+      try {
+        await fh.writeFile(bytes);
+        await fh.datasync();
+      } finally {
+        await fh.close();
+      }
       staged.set(i.digest, tmp);
     });
   });
