@@ -368,7 +368,12 @@ async function main(): Promise<void> {
     mkdirSync(WORK, { recursive: true });
     BIN = snapshotBuild();
   }
-  if (!hasCommand('rclone')) throw new Error('rclone is not installed');
+  if (!hasCommand('rclone')) {
+    // The anchor comes from Debian (rclone 1.60 in bookworm), as the README's set-up says.
+    if (process.getuid?.() !== 0 || !hasCommand('apt-get')) throw new Error('rclone is not installed: apt-get install -y rclone (as root), then run the benchmark again');
+    log('rclone is missing: installing it from Debian (apt-get install -y rclone)');
+    execSync('apt-get install -y -q rclone || (apt-get update -q && apt-get install -y -q rclone)', { stdio: 'inherit' });
+  }
   mkdirSync(WORK, { recursive: true });
   const started = new Date();
   const loadStart = load();
