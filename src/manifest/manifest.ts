@@ -94,6 +94,7 @@ export class Manifest {
       outboxSeqs: this.db.prepare<[], { seq: number; n: number }>('SELECT seq, count(*) AS n FROM outbox GROUP BY seq ORDER BY seq'),
       outboxOf: this.db.prepare<[number], { idx: number; record: string }>('SELECT idx, record FROM outbox WHERE seq = ? ORDER BY idx'),
       dropOutboxRow: this.db.prepare('DELETE FROM outbox WHERE seq = ? AND idx = ?'),
+      setOutboxRow: this.db.prepare('UPDATE outbox SET record = ? WHERE seq = ? AND idx = ?'),
       clearOutboxThrough: this.db.prepare('DELETE FROM outbox WHERE seq <= ?'),
       lastOutbox: this.db.prepare<[], { seq: number; idx: number }>('SELECT seq, idx FROM outbox ORDER BY seq DESC, idx DESC LIMIT 1'),
       peers: this.db.prepare<[], Record<string, unknown>>('SELECT * FROM peers ORDER BY node'),
@@ -212,6 +213,11 @@ export class Manifest {
 
   dropOutboxRecord(seq: number, idx: number): void {
     this.st.dropOutboxRow.run(seq, idx);
+  }
+
+  /** Rewrites a queued record (only ever one of a segment not stored yet). */
+  setOutboxRecord(seq: number, idx: number, record: string): void {
+    this.st.setOutboxRow.run(record, seq, idx);
   }
 
   clearOutboxThrough(seq: number): void {

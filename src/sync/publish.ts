@@ -10,8 +10,9 @@ import type { SetContext } from './context.js';
 import { encodeHead, type Head } from './head.js';
 import { BLOBS_PREFIX, headKey, segmentKey } from './layout.js';
 import { META, metaNumber } from './outbox.js';
-import type { Entry } from './record.js';
+import { recordJson, type Entry } from './record.js';
 import { encodeSegment } from './segment.js';
+import { compareVV, mergeVV, sortVV } from './vv.js';
 
 const UPLOADS_IN_FLIGHT = 8;
 /** Above this many blobs to upload, listing what the store has first saves requests. */
@@ -86,13 +87,49 @@ async function storeBlobs(ctx: SetContext, seq: number): Promise<void> {
   }
   if (lost.length === 0) return;
   ctx.manifest.transaction(() => {
+    const unmerged = new Set<string>();
     for (const { idx, entry } of rows) {
       if (entry.kind !== 'file' || !lost.includes(entry.digest!)) continue;
       ctx.manifest.dropOutboxRecord(seq, idx);
       ctx.manifest.setStat(entry.path, null);
+      if (!unmerged.has(entry.path)) unmergeAfter(ctx, entry, seq, idx);
+      unmerged.add(entry.path);
       ctx.log.info({ path: entry.path }, 'file changed while publishing; it is published next cycle');
     }
   });
+}
+
+/**
+ * A dropped record may have won a conflict on this node: rule 3 then merged the losing
+ * version's counters into the path's vector, on the promise that this record tells the
+ * loser's node it lost. Dropped, it never will; a later change of the path queued here,
+ * carrying those counters, would look like an edit of the losing version itself, and its
+ * node would replace that version with no conflict copy. So this node's later queued
+ * modifications of the path (and its entry, when it is one of them) go back to what the
+ * dropped record itself had seen, plus their own counter: they stay concurrent with the
+ * version the dropped one beat, which is ranked again everywhere and kept as a conflict
+ * copy by its node. Deletions keep their vector: made concurrent, the deleted winner's
+ * losers would come back on the nodes that hold them and not on this one.
+ */
+function unmergeAfter(ctx: SetContext, dropped: Entry, seq: number, idx: number): void {
+  const rewrite = (r: Entry): Entry['vv'] => sortVV({ ...Object.fromEntries(Object.entries(dropped.vv).filter(([k]) => k !== ctx.nodeId)), [ctx.nodeId]: r.vv[ctx.nodeId]! });
+  for (const { seq: s } of ctx.manifest.outboxSegments()) {
+    if (s < seq) continue;
+    for (const row of ctx.manifest.outboxRecords(s)) {
+      if (s === seq && row.idx <= idx) continue;
+      const r = JSON.parse(row.record) as Entry;
+      if (r.path !== dropped.path || r.author !== ctx.nodeId || r.kind === 'deleted') continue;
+      const vv = rewrite(r);
+      if (compareVV(vv, r.vv) === 'equal') continue;
+      ctx.manifest.setOutboxRecord(s, row.idx, recordJson({ ...r, vv }));
+      const local = ctx.manifest.getEntry(r.path);
+      if (local && local.hlc === r.hlc && local.author === r.author) {
+        // Live versions received since stay merged: this record will reach their nodes.
+        const others = (local.versions ?? []).filter((v) => v.hlc !== r.hlc || v.author !== r.author);
+        ctx.manifest.putEntry({ ...local, vv: others.reduce((acc, v) => mergeVV(acc, v.vv), vv) }, local.stat);
+      }
+    }
+  }
 }
 
 /**

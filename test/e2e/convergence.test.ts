@@ -23,6 +23,7 @@ import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { startProxy } from '../support/proxy.js';
 import type { S3Target } from '../support/s3.js';
 import { assertJournalClean, assertTreesEqual, chooseSeed, Federation, listRoot, ownStderrLines, pickDirMove, Rng, sameEntry, servers, sha256, type FedNode, type Tree } from './harness.js';
 
@@ -404,12 +405,6 @@ for (const server of servers('convergence')) {
       await scenario(target, server.name, (s) => t.diagnostic(s));
     });
 
-    // The shape the random runs above keep finding, made deterministic. A and B edit one file
-    // concurrently; B's edit is scanned later, so it wins, and A must keep its own edit as a
-    // conflict copy once it learns that (DESIGN rule 3). Before A runs again, B deletes the
-    // file (its own winning version: A's edit was never on B's disk). A then receives B's edit
-    // and B's deletion in one batch: its edit lost a conflict and nothing ever superseded it
-    // on a disk, so it must survive as a conflict copy, on both nodes.
     // Soak seed 100512, made deterministic. Housekeeping forgets tombstones after history +
     // node_timeout, on each node when its own housekeeping runs. C forgets the deletion of
     // index.html; A, which has not housekept since, still keeps it; then C creates index.html
@@ -443,6 +438,12 @@ for (const server of servers('convergence')) {
       }
     });
 
+    // The shape the random runs above keep finding, made deterministic. A and B edit one file
+    // concurrently; B's edit is scanned later, so it wins, and A must keep its own edit as a
+    // conflict copy once it learns that (DESIGN rule 3). Before A runs again, B deletes the
+    // file (its own winning version: A's edit was never on B's disk). A then receives B's edit
+    // and B's deletion in one batch: its edit lost a conflict and nothing ever superseded it
+    // on a disk, so it must survive as a conflict copy, on both nodes.
     it('an edit that lost a conflict survives when the winner is then deleted', { timeout: 300_000 }, async () => {
       const fed = await Federation.create(target, { nodes: ['A', 'B'] });
       const [a, b] = fed.nodes as [FedNode, FedNode];
@@ -473,6 +474,50 @@ for (const server of servers('convergence')) {
         ]);
       } finally {
         await fed.close();
+      }
+    });
+    // Soak seed 100615, made deterministic. A and C create index.html concurrently; C
+    // publishes, A scans its own (later: it wins) and receives C's, then fails to publish.
+    // Before A runs again its file changes, so the winning version's content is gone and its
+    // record is dropped unpublished; the change recorded on top of it carried C's counter
+    // (merged by rule 3), so C took it for an edit of its own version and overwrote that with
+    // no conflict copy: C's file was in no tree. The change must stay concurrent with the
+    // version it beat, so C learns that it lost and keeps its file as a conflict copy.
+    it("a concurrent version survives when the winner's record never got published", { timeout: 300_000 }, async () => {
+      const proxy = await startProxy({ upstream: target.endpoint });
+      const fed = await Federation.create(target, { nodes: ['A', 'C'], endpoint: proxy.endpoint });
+      const [a, c] = fed.nodes as [FedNode, FedNode];
+      try {
+        await a.run();
+        await c.run();
+        writeFileSync(c.abs('index.html'), "C's page\n");
+        await c.run(); // publishes C's version
+        writeFileSync(a.abs('index.html'), "A's page\n");
+        // A scans its version (later than C's: it wins) and receives C's; no PUT gets through.
+        proxy.setFault((req) => (req.kind === 'put' ? { action: 'error', status: 500 } : { action: 'pass' }));
+        const failed = await a.fedsync(['run'], { timeoutMs: 120_000 });
+        proxy.setFault(undefined);
+        assert.equal(failed.code, 1, `A's run should fail at publishing:\n${failed.stderr}`);
+        assert.equal(readFileSync(a.abs('index.html'), 'utf8'), "A's page\n", "A's version won on A");
+        writeFileSync(a.abs('index.html'), "A's page\nappended\n");
+        await a.run(); // the first version's content is gone: only the append is published
+        await c.run();
+        await a.run();
+        for (const n of [a, c]) {
+          const files = [...n.snapshot()].filter(([, e]) => e.kind === 'file').map(([p]) => [p, readFileSync(n.abs(p), 'utf8')]);
+          assert.ok(
+            files.some(([p, body]) => body === "C's page\n" && p!.includes('.sync-conflict-')),
+            `${n.name}: C's version, which lost the conflict, is gone; ${n.name} holds ${JSON.stringify(files)}`,
+          );
+          assert.equal(readFileSync(n.abs('index.html'), 'utf8'), "A's page\nappended\n");
+        }
+        assertTreesEqual([
+          { name: 'A', tree: a.snapshot() },
+          { name: 'C', tree: c.snapshot() },
+        ]);
+      } finally {
+        await fed.close();
+        await proxy.stop();
       }
     });
   });
