@@ -391,6 +391,15 @@ function summary(t: Tree): string {
   return `${files} files, ${dirs} dirs, ${bytes} B`;
 }
 
+/** The content that lost a conflict is on the node's disk as a conflict copy. */
+function assertConflictCopy(n: FedNode, body: string, what: string): void {
+  const files = [...n.snapshot()].filter(([, e]) => e.kind === 'file').map(([p]) => [p, readFileSync(n.abs(p), 'utf8')]);
+  assert.ok(
+    files.some(([p, b]) => b === body && p!.includes('.sync-conflict-')),
+    `${n.name}: ${what}, which lost the conflict, is gone; ${n.name} holds ${JSON.stringify(files)}`,
+  );
+}
+
 for (const server of servers('convergence')) {
   describe(`convergence on ${server.name}`, () => {
     let target: S3Target & { stop(): Promise<void> };
@@ -461,11 +470,7 @@ for (const server of servers('convergence')) {
         await b.run();
         await a.run();
         for (const n of [a, b]) {
-          const files = [...n.snapshot()].filter(([, e]) => e.kind === 'file').map(([p]) => [p, readFileSync(n.abs(p), 'utf8')]);
-          assert.ok(
-            files.some(([p, body]) => body === "A's edit\n" && p!.includes('.sync-conflict-')),
-            `${n.name}: A's edit, which lost the conflict, is gone; ${n.name} holds ${JSON.stringify(files)}`,
-          );
+          assertConflictCopy(n, "A's edit\n", "A's edit");
           assert.equal(existsSync(n.abs('notes.txt')), false, `${n.name}: the deleted winner came back`);
         }
         assertTreesEqual([
@@ -504,11 +509,7 @@ for (const server of servers('convergence')) {
         await c.run();
         await a.run();
         for (const n of [a, c]) {
-          const files = [...n.snapshot()].filter(([, e]) => e.kind === 'file').map(([p]) => [p, readFileSync(n.abs(p), 'utf8')]);
-          assert.ok(
-            files.some(([p, body]) => body === "C's page\n" && p!.includes('.sync-conflict-')),
-            `${n.name}: C's version, which lost the conflict, is gone; ${n.name} holds ${JSON.stringify(files)}`,
-          );
+          assertConflictCopy(n, "C's page\n", "C's version");
           assert.equal(readFileSync(n.abs('index.html'), 'utf8'), "A's page\nappended\n");
         }
         assertTreesEqual([
