@@ -92,8 +92,10 @@ async function storeBlobs(ctx: SetContext, seq: number): Promise<void> {
       if (entry.kind !== 'file' || !lost.includes(entry.digest!)) continue;
       ctx.manifest.dropOutboxRecord(seq, idx);
       ctx.manifest.setStat(entry.path, null);
-      if (!unmerged.has(entry.path)) unmergeAfter(ctx, entry, seq, idx);
-      unmerged.add(entry.path);
+      if (!unmerged.has(entry.path)) {
+        unmerged.add(entry.path);
+        unmergeAfter(ctx, entry, seq, idx);
+      }
       ctx.log.info({ path: entry.path }, 'file changed while publishing; it is published next cycle');
     }
   });
@@ -112,14 +114,16 @@ async function storeBlobs(ctx: SetContext, seq: number): Promise<void> {
  * losers would come back on the nodes that hold them and not on this one.
  */
 function unmergeAfter(ctx: SetContext, dropped: Entry, seq: number, idx: number): void {
-  const rewrite = (r: Entry): Entry['vv'] => sortVV({ ...Object.fromEntries(Object.entries(dropped.vv).filter(([k]) => k !== ctx.nodeId)), [ctx.nodeId]: r.vv[ctx.nodeId]! });
+  // What the dropped record had seen of other nodes; each later record keeps its own counter.
+  const seen = { ...dropped.vv };
+  delete seen[ctx.nodeId];
   for (const { seq: s } of ctx.manifest.outboxSegments()) {
     if (s < seq) continue;
     for (const row of ctx.manifest.outboxRecords(s)) {
       if (s === seq && row.idx <= idx) continue;
       const r = JSON.parse(row.record) as Entry;
       if (r.path !== dropped.path || r.author !== ctx.nodeId || r.kind === 'deleted') continue;
-      const vv = rewrite(r);
+      const vv = sortVV({ ...seen, [ctx.nodeId]: r.vv[ctx.nodeId]! });
       if (compareVV(vv, r.vv) === 'equal') continue;
       ctx.manifest.setOutboxRecord(s, row.idx, recordJson({ ...r, vv }));
       const local = ctx.manifest.getEntry(r.path);
