@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { createWriteStream, lchownSync, lstatSync, mkdirSync, readlinkSync, renameSync, rmdirSync, symlinkSync, unlinkSync } from 'node:fs';
+import { createWriteStream, lchownSync, lstatSync, mkdirSync, readlinkSync, renameSync, rmdirSync, rmSync, symlinkSync, unlinkSync } from 'node:fs';
 import { chmod, chown, copyFile, lutimes, open, rm, utimes } from 'node:fs/promises';
 import { dirname, join, resolve, sep } from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -16,6 +16,14 @@ import type { Decision } from './plan.js';
 import { MARKER_DIR, type Entry } from './record.js';
 
 const DOWNLOADS_IN_FLIGHT = 8;
+/** Files and symlinks put in place per pair of manifest commits (see `install`). */
+const LEAVES_PER_COMMIT = 256;
+
+/** A leaf made ready to be put in place: its temp file, or null when it is changed in place. */
+interface Ready {
+  d: Decision;
+  tmp: string | null;
+}
 
 export interface ApplyOutcome {
   /** Paths whose local version was moved aside; they must be scanned and published. */
@@ -40,17 +48,20 @@ export async function applyDecisions(ctx: SetContext, decisions: Decision[], pre
   const owner = ctx.set.owner && process.getuid?.() === 0 ? resolveOwner(ctx.set.owner) : null;
   const w = new Writer(ctx, tmpDir, owner, out);
 
+  const reject = (d: Decision, err: unknown): void => {
+    if (err instanceof RejectedRecord || err instanceof IntegrityError || err instanceof MissingBlob) {
+      ctx.stats.rejected++;
+      ctx.log.error({ path: d.path, from: d.final.author, reason: (err as Error).message }, 'rejected a remote record');
+      return;
+    }
+    ctx.log.error({ path: d.path, err: (err as Error).message }, 'could not apply a remote change; will retry');
+    out.retryable ??= err as Error;
+  };
   const guarded = async (d: Decision, fn: () => Promise<void> | void): Promise<void> => {
     try {
       await fn();
     } catch (err) {
-      if (err instanceof RejectedRecord || err instanceof IntegrityError || err instanceof MissingBlob) {
-        ctx.stats.rejected++;
-        ctx.log.error({ path: d.path, from: d.final.author, reason: (err as Error).message }, 'rejected a remote record');
-        return;
-      }
-      ctx.log.error({ path: d.path, err: (err as Error).message }, 'could not apply a remote change; will retry');
-      out.retryable ??= err as Error;
+      reject(d, err);
     }
   };
 
@@ -81,18 +92,34 @@ export async function applyDecisions(ctx: SetContext, decisions: Decision[], pre
   );
   for (const d of deletes) await guarded(d, () => w.remove(d));
   for (const d of dirs) await guarded(d, () => w.dir(d));
-  const fetched = (d: Decision) => (d.op === 'write' && d.final.kind === 'file' && !staged.has(d) ? d.final.size : 0);
+  const toFetch = new Set(leaves.filter((d) => d.op === 'write' && d.final.kind === 'file' && !staged.has(d)));
+  const fetched = (d: Decision) => (toFetch.has(d) ? d.final.size : 0);
   const progress = new Progress({ label: `${ctx.set.name}: download` });
   progress.start(leaves.length, leaves.reduce((n, d) => n + fetched(d), 0));
   try {
-    await mapLimit(leaves, DOWNLOADS_IN_FLIGHT, async (d) => {
-      await guarded(d, () => w.leaf(d, staged.get(d)));
-      progress.tick(1, fetched(d));
-    });
+    // In chunks: a chunk's contents are fetched and made ready in parallel, then put in place
+    // in a row with two manifest commits for the whole chunk instead of two per file.
+    for (let i = 0; i < leaves.length; i += LEAVES_PER_COMMIT) {
+      const chunk = leaves.slice(i, i + LEAVES_PER_COMMIT);
+      const ready: Ready[] = [];
+      await mapLimit(chunk, DOWNLOADS_IN_FLIGHT, (d) =>
+        guarded(d, async () => {
+          ready.push(await w.prepare(d, staged.get(d)));
+          staged.delete(d);
+        }),
+      );
+      w.install(ready, (r, err) => reject(r.d, err));
+      for (const d of chunk) progress.tick(1, fetched(d));
+    }
   } finally {
     progress.done();
   }
-  for (const d of later) await guarded(d, () => (d.final.kind === 'dir' ? w.dir(d) : w.leaf(d, undefined)));
+  for (const d of later) {
+    await guarded(d, async () => {
+      if (d.final.kind === 'dir') return w.dir(d);
+      w.install([await w.prepare(d, undefined)], (r, err) => reject(r.d, err));
+    });
+  }
   for (const tmp of staged.values()) await rm(tmp, { force: true });
   return out;
 }
@@ -206,7 +233,11 @@ class Writer {
     this.ctx.stats.applied++;
   }
 
-  async leaf(d: Decision, staged: string | undefined): Promise<void> {
+  /**
+   * Fetches or creates what goes at a file or symlink path, in a temp file with its final
+   * mode, owner and mtime. Content only changing mode or mtime is changed in place here.
+   */
+  async prepare(d: Decision, staged: string | undefined): Promise<Ready> {
     const e = d.final;
     this.parents(d.path);
     let tmp: string;
@@ -215,37 +246,61 @@ class Writer {
       symlinkSync(e.target!, tmp);
       if (this.owner) lchownSync(tmp, this.owner.uid, this.owner.gid);
       await lutimes(tmp, utimesSeconds(e.mtime), utimesSeconds(e.mtime));
-    } else if (d.op === 'meta' && diskMatches(d.local, diskState(this.ctx.set.path, d.path)) && !d.keepLocal) {
+      return { d, tmp };
+    }
+    if (d.op === 'meta' && diskMatches(d.local, diskState(this.ctx.set.path, d.path)) && !d.keepLocal) {
       // Same bytes already here: only mode and mtime change, in place.
       await this.finish(this.abs(d.path), e);
-      this.record(d);
-      return;
-    } else {
-      tmp = staged ?? (await this.download(e));
+      return { d, tmp: null };
     }
+    tmp = staged ?? (await this.download(e));
     try {
-      if (e.kind === 'file') await this.finish(tmp, e);
-      // Checked again with no await before the rename: while this leaf downloaded, another
-      // leaf of the batch may have turned a parent into a symlink, which rename would follow.
-      if (!parentsAreDirs(this.ctx.set.path, d.path)) throw new RejectedRecord(`a parent of "${d.path}" is no longer a directory`);
-      if (e.kind === 'symlink' && !this.ctx.set.allowExternalSymlinks && linkLeaves(this.ctx.set.path, d.path, e.target!)) throw new RejectedRecord(`symlink target ${JSON.stringify(e.target)} leads outside the root through a link on disk`);
-      this.clearWay(d);
-      this.ctx.manifest.noteApplying(d.final);
-      inDirOf(this.abs(d.path), () => renameSync(tmp, this.abs(d.path)));
+      await this.finish(tmp, e);
     } catch (err) {
       await rm(tmp, { force: true });
       throw err;
     }
-    this.record(d);
+    return { d, tmp };
   }
 
-  private record(d: Decision): void {
-    const disk = diskState(this.ctx.set.path, d.path);
-    this.ctx.manifest.transaction(() => {
-      this.ctx.manifest.putEntry(d.final, disk?.stat ?? null);
-      this.ctx.manifest.clearApplying(d.path);
+  /**
+   * Puts ready leaves in place. Their states are noted as `applying` in one commit before
+   * any rename, so a crash after a rename and before the entries are recorded (one commit
+   * after the last) is recognised by the next scan as this remote state, not a local change.
+   * No await between a path's checks and its rename: nothing else can move under it.
+   */
+  install(ready: Ready[], failed: (r: Ready, err: unknown) => void): void {
+    const { manifest } = this.ctx;
+    manifest.transaction(() => {
+      for (const r of ready) if (r.tmp) manifest.noteApplying(r.d.final);
     });
-    this.ctx.stats.applied++;
+    const done: Ready[] = [];
+    for (const r of ready) {
+      try {
+        if (r.tmp) this.rename(r.d, r.tmp);
+        done.push(r);
+      } catch (err) {
+        if (r.tmp) rmSync(r.tmp, { force: true });
+        failed(r, err);
+      }
+    }
+    manifest.transaction(() => {
+      for (const { d } of done) {
+        manifest.putEntry(d.final, diskState(this.ctx.set.path, d.path)?.stat ?? null);
+        manifest.clearApplying(d.path);
+      }
+    });
+    this.ctx.stats.applied += done.length;
+  }
+
+  private rename(d: Decision, tmp: string): void {
+    const e = d.final;
+    // Checked again here: while this leaf downloaded, another leaf may have turned a parent
+    // into a symlink, which rename would follow.
+    if (!parentsAreDirs(this.ctx.set.path, d.path)) throw new RejectedRecord(`a parent of "${d.path}" is no longer a directory`);
+    if (e.kind === 'symlink' && !this.ctx.set.allowExternalSymlinks && linkLeaves(this.ctx.set.path, d.path, e.target!)) throw new RejectedRecord(`symlink target ${JSON.stringify(e.target)} leads outside the root through a link on disk`);
+    this.clearWay(d);
+    inDirOf(this.abs(d.path), () => renameSync(tmp, this.abs(d.path)));
   }
 
   private async finish(path: string, e: Entry): Promise<void> {

@@ -10,7 +10,7 @@ import { META, metaNumber, recordChanges } from './outbox.js';
 import { byPath, decide } from './plan.js';
 import { headDue, publishOutbox, writeHead } from './publish.js';
 import { revertDrift } from './drift.js';
-import { housekeep, housekeepingDue } from './housekeep/index.js';
+import { deferFirstHousekeeping, housekeep, housekeepingDue } from './housekeep/index.js';
 import { fetchPeers } from './pull.js';
 import { isFresh, receive } from './receive.js';
 import { checkDeletions } from './reconcile.js';
@@ -188,7 +188,7 @@ async function cycleSteps(ctx: SetContext, opts: CycleOptions): Promise<string[]
     await step('head', () => writeHead(ctx, metaNumber(ctx, META.publishedSeq)));
   }
   // Housekeeping rides on full cycles only: a watcher's quick dirty-path cycles stay quick.
-  if (opts.only === undefined && housekeepingDue(ctx)) await housekeep(ctx);
+  if (opts.only === undefined && housekeepingDue(ctx) && !deferFirstHousekeeping(ctx)) await housekeep(ctx);
   return settling;
 }
 

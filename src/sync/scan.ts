@@ -29,9 +29,20 @@ export interface ScanResult {
   applied: Change[];
 }
 
+/**
+ * What the scan keeps of a changed path's stat. Not the BigIntStats itself: a first scan
+ * keeps one per file until it is hashed, and 100,000 of those are most of its memory.
+ */
 interface Seen {
   kind: 'file' | 'symlink' | 'dir';
-  st: BigIntStats;
+  key: string;
+  mode: number;
+  mtime: number;
+  ctime: number;
+}
+
+function seenOf(kind: Seen['kind'], st: BigIntStats, key = statKey(st)): Seen {
+  return { kind, key, mode: permBits(st), mtime: mtimeMs(st), ctime: Number(st.ctimeNs / 1_000_000n) };
 }
 
 /**
@@ -73,12 +84,13 @@ export async function scanTree(ctx: SetContext, only?: string[], opts: { ignoreS
     }
     if (ctx.excluded(rel, st.isDirectory())) return;
     if (st.isDirectory()) {
-      seen.set(rel, { kind: 'dir', st });
+      seen.set(rel, seenOf('dir', st));
       walkDir(rel);
     } else if (st.isFile() || st.isSymbolicLink()) {
       const kind = st.isFile() ? 'file' : 'symlink';
       const row = known.get(rel);
-      seen.set(rel, row?.kind === kind && row.stat === statKey(st) ? null : { kind, st });
+      const key = statKey(st);
+      seen.set(rel, row?.kind === kind && row.stat === key ? null : seenOf(kind, st, key));
     } else ctx.log.warn({ path: rel }, 'skipping a socket, FIFO or device file');
   };
 
@@ -111,20 +123,20 @@ export async function scanTree(ctx: SetContext, only?: string[], opts: { ignoreS
 
   const changes: Change[] = [];
   const restat: [string, string][] = [];
-  const toHash: { rel: string; st: BigIntStats; prev?: LocalEntry }[] = [];
+  const toHash: { rel: string; s: Seen; prev?: LocalEntry }[] = [];
   const settling: string[] = [];
   const applied: Change[] = [];
 
   for (const [rel, s] of seen) {
     if (s === null) continue;
     const row = known.get(rel);
-    const key = statKey(s.st);
+    const key = s.key;
     if (s.kind === 'dir') {
-      if (row?.kind === 'dir' && row.mode === permBits(s.st)) {
+      if (row?.kind === 'dir' && row.mode === s.mode) {
         if (row.stat !== 'dir') restat.push([rel, 'dir']);
         continue;
       }
-      changes.push({ entry: newEntry(ctx, rel, full(rel), { kind: 'dir', mode: permBits(s.st), mtime: 0 }), stat: 'dir' });
+      changes.push({ entry: newEntry(ctx, rel, full(rel), { kind: 'dir', mode: s.mode, mtime: 0 }), stat: 'dir' });
     } else if (s.kind === 'symlink') {
       if (row?.kind === 'symlink' && row.stat === key) continue;
       const prev = full(rel);
@@ -134,20 +146,20 @@ export async function scanTree(ctx: SetContext, only?: string[], opts: { ignoreS
         ctx.log.warn({ path: rel, target }, `not publishing symlink: ${problem}`);
         continue;
       }
-      const next = { kind: 'symlink' as const, target, mode: 0o777, mtime: mtimeMs(s.st) };
+      const next = { kind: 'symlink' as const, target, mode: 0o777, mtime: s.mtime };
       if (prev && sameState(prev, { ...next, digest: null })) restat.push([rel, key]);
       else changes.push({ entry: newEntry(ctx, rel, prev, next), stat: key });
     } else {
       if (row?.kind === 'file' && row.stat === key) continue;
-      if (recentlyChanged(Number(s.st.ctimeNs / 1_000_000n), settleBefore)) {
+      if (recentlyChanged(s.ctime, settleBefore)) {
         settling.push(rel);
         continue;
       }
-      toHash.push({ rel, st: s.st, prev: full(rel) });
+      toHash.push({ rel, s, prev: full(rel) });
     }
   }
 
-  await mapLimit(toHash, 4, async ({ rel, st, prev }) => {
+  await mapLimit(toHash, 4, async ({ rel, s, prev }) => {
     const abs = join(root, rel);
     let hashed;
     try {
@@ -159,16 +171,16 @@ export async function scanTree(ctx: SetContext, only?: string[], opts: { ignoreS
     ctx.stats.hashed++;
     // A file that changed while it was read is still being written: next cycle.
     const after = lstatSync(abs, { bigint: true, throwIfNoEntry: false });
-    if (!after || statKey(after) !== statKey(st)) {
+    if (!after || statKey(after) !== s.key) {
       settling.push(rel);
       return;
     }
-    const next = { kind: 'file' as const, digest: hashed.digest, size: hashed.size, mode: permBits(st), mtime: mtimeMs(st), target: null };
+    const next = { kind: 'file' as const, digest: hashed.digest, size: hashed.size, mode: s.mode, mtime: s.mtime, target: null };
     // Put in place by an apply that crashed before recording it: that remote state, not a change.
     const interrupted = ctx.manifest.applying(rel);
-    if (interrupted && sameState(interrupted, next)) applied.push({ entry: interrupted, stat: statKey(st) });
-    else if (prev && sameState(prev, next)) restat.push([rel, statKey(st)]);
-    else changes.push({ entry: newEntry(ctx, rel, prev, next), stat: statKey(st) });
+    if (interrupted && sameState(interrupted, next)) applied.push({ entry: interrupted, stat: s.key });
+    else if (prev && sameState(prev, next)) restat.push([rel, s.key]);
+    else changes.push({ entry: newEntry(ctx, rel, prev, next), stat: s.key });
   });
 
   const deletions: Change[] = [];

@@ -306,6 +306,22 @@ describe('runCycle: cost and echo', () => {
     assert.equal(journal(c, b.id).length, 0, 'beta never published anything');
   });
 
+  it("a node's first cycle leaves housekeeping (the snapshot) to its second", async () => {
+    const c = await cluster(['alpha']);
+    const [a] = c.nodes as [typeof c.nodes[0]];
+    for (let i = 0; i < 20; i++) write(a.root, `f${i}.txt`, `file ${i}`);
+    const snapshots = () => (existsSync(join(c.storeDir, 'snapshots')) ? readdirSync(join(c.storeDir, 'snapshots')) : []);
+    const first = await cycle(a);
+    assert.equal(first.record!.stats.published, 20);
+    assert.deepEqual(snapshots(), [], 'the first cycle wrote no snapshot');
+    await cycle(a);
+    assert.equal(snapshots().length, 1, 'the second cycle housekept and wrote the snapshot');
+    // Only once: a later cycle within the housekeeping interval does nothing more.
+    write(a.root, 'f0.txt', 'changed');
+    await cycle(a);
+    assert.equal(snapshots().length, 1);
+  });
+
   it('a file still being written (changed within settle) waits for a later cycle', async () => {
     const c = await cluster(['alpha', 'beta'], { settle: '1s' });
     const [a, b] = c.nodes as [typeof c.nodes[0], typeof c.nodes[0]];

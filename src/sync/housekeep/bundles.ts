@@ -94,44 +94,96 @@ function groupByBundle(items: BundleItem[]): Map<string, BundleItem[]> {
   return out;
 }
 
+/** Bundles streamed at once, and staged files being written per bundle. */
+const BUNDLES_IN_FLIGHT = 3;
+const WRITES_PER_BUNDLE = 8;
+
 /**
- * Fetches the bundles that hold enough of the needed contents and writes each needed item,
+ * Streams the bundles that hold enough of the needed contents and writes each needed item,
  * verified against its digest, to a synced temp file beside the tree (the root's
- * `.fedsync/tmp`, so apply can rename it into place). Returns digest → temp file. A
- * bundle that is missing or does not verify is skipped: those contents are fetched as single
- * blobs afterwards, so bundles only ever save requests, never decide correctness.
+ * `.fedsync/tmp`, so apply can rename it into place). Returns digest → temp file. Only the
+ * item being cut out is held in memory, never a whole bundle. A bundle that is missing, or an
+ * item that does not verify or lies past the bundle's end, is skipped: those contents are
+ * fetched as single blobs afterwards, so bundles only ever save requests, never decide
+ * correctness.
  */
 export async function stageFromBundles(ctx: SetContext, items: BundleItem[], needed: Set<string>, tmpDir: string): Promise<Map<string, string>> {
   const staged = new Map<string, string>();
   const useful = [...groupByBundle(items.filter((i) => needed.has(i.digest)))].filter(([, its]) => its.length >= MIN_ITEMS_PER_FETCH);
-  await mapLimit(useful, 2, async ([bundle, its]) => {
-    const body = await ctx.store.get(bundleKey(bundle));
-    if (!body) {
-      ctx.log.warn({ bundle }, 'bundle missing; fetching its files one by one');
+  await mapLimit(useful, BUNDLES_IN_FLIGHT, ([bundle, its]) => stageBundle(ctx, bundle, its, tmpDir, staged));
+  return staged;
+}
+
+async function stageBundle(ctx: SetContext, bundle: string, its: BundleItem[], tmpDir: string, staged: Map<string, string>): Promise<void> {
+  const body = await ctx.store.getStream(bundleKey(bundle));
+  if (!body) {
+    ctx.log.warn({ bundle }, 'bundle missing; fetching its files one by one');
+    return;
+  }
+  // In bundle order; an item overlapping the one before (a malformed listing) is left out.
+  const wanted: BundleItem[] = [];
+  for (const i of [...its].sort((a, b) => a.offset - b.offset)) {
+    const prev = wanted.at(-1);
+    if (!prev || i.offset >= prev.offset + prev.length) wanted.push(i);
+  }
+  const writes = new Set<Promise<void>>();
+  let failure: unknown = null;
+  const write = (i: BundleItem, bytes: Buffer): void => {
+    if (staged.has(i.digest)) return; // the same content from another bundle
+    if (createHash('sha256').update(bytes).digest('hex') !== i.digest) {
+      ctx.log.error({ bundle, digest: i.digest }, 'bundle item does not match its digest; fetching it on its own');
       return;
     }
-    ctx.stats.bytesDown += body.length;
-    await mapLimit(its, 16, async (i) => {
-      if (staged.has(i.digest) || i.offset + i.length > body.length) return;
-      const bytes = body.subarray(i.offset, i.offset + i.length);
-      if (createHash('sha256').update(bytes).digest('hex') !== i.digest) {
-        ctx.log.error({ bundle, digest: i.digest }, 'bundle item does not match its digest; fetching it on its own');
-        return;
-      }
-      const tmp = join(tmpDir, `${randomBytes(8).toString('hex')}.bundle`);
-      // Synced here: apply renames it into place as it is for the first path with this
-      // content (one write per file, not a staging copy and then a copy of that).
-      const fh = await open(tmp, 'wx', 0o600);
-      try {
-        await fh.writeFile(bytes);
-        await fh.datasync();
-      } finally {
-        await fh.close();
-      }
-      staged.set(i.digest, tmp);
+    const tmp = join(tmpDir, `${randomBytes(8).toString('hex')}.bundle`);
+    staged.set(i.digest, tmp);
+    const p = writeSynced(tmp, bytes).catch((err: unknown) => {
+      staged.delete(i.digest);
+      failure ??= err;
     });
-  });
-  return staged;
+    writes.add(p);
+    void p.finally(() => writes.delete(p));
+  };
+  let pos = 0;
+  let next = 0;
+  let parts: Buffer[] = [];
+  try {
+    for await (const chunk of body) {
+      const c = chunk as Buffer;
+      const at = pos;
+      pos += c.length;
+      ctx.stats.bytesDown += c.length;
+      while (next < wanted.length) {
+        const i = wanted[next]!;
+        if (i.offset >= pos) break;
+        const end = i.offset + i.length;
+        parts.push(c.subarray(Math.max(i.offset, at) - at, Math.min(end, pos) - at));
+        if (end > pos) break;
+        write(i, parts.length === 1 ? parts[0]! : Buffer.concat(parts));
+        parts = [];
+        next++;
+      }
+      while (writes.size >= WRITES_PER_BUNDLE) await Promise.race(writes);
+      if (failure) throw failure;
+    }
+  } finally {
+    body.destroy();
+    await Promise.all(writes);
+  }
+  if (failure) throw failure;
+}
+
+/**
+ * Synced here: apply renames it into place as it is for the first path with this content
+ * (one write per file, not a staging copy and then a copy of that).
+ */
+async function writeSynced(path: string, bytes: Buffer): Promise<void> {
+  const fh = await open(path, 'wx', 0o600);
+  try {
+    await fh.writeFile(bytes);
+    await fh.datasync();
+  } finally {
+    await fh.close();
+  }
 }
 
 export async function unstage(staged: Map<string, string>): Promise<void> {

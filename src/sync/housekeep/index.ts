@@ -11,6 +11,8 @@ import { MARKER_DIR } from '../record.js';
 
 const HOUSEKEEP_AT = 'housekeep_at';
 const SNAPSHOT_AT = 'snapshot_at';
+/** When a node's first cycle left housekeeping to the next one. */
+const FIRST_CYCLE_AT = 'first_cycle_at';
 
 export interface HousekeepResult {
   leader: boolean;
@@ -21,6 +23,17 @@ export interface HousekeepResult {
 export function housekeepingDue(ctx: SetContext, now = Date.now()): boolean {
   const last = Number(ctx.manifest.getMeta(HOUSEKEEP_AT) ?? 0);
   return now - last >= Math.min(ctx.set.snapshotEvery, 3_600_000);
+}
+
+/**
+ * True, once, in a node's first cycle: that cycle publishes or fetches the whole tree and is
+ * long enough already, so the snapshot (a second upload of every small file, in bundles) and
+ * the garbage collection wait for the next cycle, a minute later under cron.
+ */
+export function deferFirstHousekeeping(ctx: SetContext, now = Date.now()): boolean {
+  if (ctx.manifest.getMeta(HOUSEKEEP_AT) !== undefined || ctx.manifest.getMeta(FIRST_CYCLE_AT) !== undefined) return false;
+  ctx.manifest.setMeta(FIRST_CYCLE_AT, now);
+  return true;
 }
 
 /**
