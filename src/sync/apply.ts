@@ -3,7 +3,7 @@ import { createWriteStream, lchownSync, lstatSync, mkdirSync, readlinkSync, rena
 import { chmod, chown, copyFile, lutimes, open, rm, utimes } from 'node:fs/promises';
 import { dirname, join, resolve, sep } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { hashFile, IntegrityError, VerifyStream } from '../fsutil/hash.js';
+import { chunkFor, hashFile, IntegrityError, VerifyStream } from '../fsutil/hash.js';
 import { resolveOwner } from '../fsutil/owner.js';
 import { utimesSeconds } from '../fsutil/stat.js';
 import { inDirOf } from '../fsutil/writable.js';
@@ -315,7 +315,7 @@ class Writer {
     if (!body) throw new MissingBlob(`blob ${e.digest} is not in the store`);
     const tmp = this.tmpName();
     try {
-      await pipeline(body, new VerifyStream(e.digest!, e.size, `blob ${e.digest!.slice(0, 12)}`), createWriteStream(tmp, { mode: 0o600 }));
+      await pipeline(body, new VerifyStream(e.digest!, e.size, `blob ${e.digest!.slice(0, 12)}`), createWriteStream(tmp, { mode: 0o600, highWaterMark: chunkFor(e.size) }));
       await syncFile(tmp);
     } catch (err) {
       await rm(tmp, { force: true });
@@ -349,7 +349,7 @@ class Writer {
       const tmp = this.tmpName();
       try {
         await copyFile(this.abs(src.path), tmp);
-        const h = await hashFile(tmp);
+        const h = await hashFile(tmp, e.size);
         if (h.digest === e.digest && h.size === e.size) {
           await syncFile(tmp);
           return tmp;

@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { createHash } from 'node:crypto';
-import { DigestMismatchError, VerifyStream } from '../fsutil/hash.js';
+import { DigestMismatchError, LARGE_CHUNK, VerifyStream } from '../fsutil/hash.js';
 import { Progress } from '../ops/progress.js';
 import { mapLimit } from '../util/pool.js';
 import type { SetContext } from './context.js';
@@ -170,7 +170,7 @@ async function uploadFrom(ctx: SetContext, abs: string, digest: string, size: nu
       key,
       () => {
         const v = new VerifyStream(digest, size, abs);
-        pipeline(createReadStream(abs), v).catch(() => {});
+        pipeline(createReadStream(abs, { highWaterMark: LARGE_CHUNK }), v).catch(() => {});
         return v;
       },
       size,

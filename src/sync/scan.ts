@@ -36,13 +36,14 @@ export interface ScanResult {
 interface Seen {
   kind: 'file' | 'symlink' | 'dir';
   key: string;
+  size: number;
   mode: number;
   mtime: number;
   ctime: number;
 }
 
 function seenOf(kind: Seen['kind'], st: BigIntStats, key = statKey(st)): Seen {
-  return { kind, key, mode: permBits(st), mtime: mtimeMs(st), ctime: Number(st.ctimeNs / 1_000_000n) };
+  return { kind, key, size: Number(st.size), mode: permBits(st), mtime: mtimeMs(st), ctime: Number(st.ctimeNs / 1_000_000n) };
 }
 
 /**
@@ -163,7 +164,7 @@ export async function scanTree(ctx: SetContext, only?: string[], opts: { ignoreS
     const abs = join(root, rel);
     let hashed;
     try {
-      hashed = await hashFile(abs);
+      hashed = await hashFile(abs, s.size);
     } catch (err) {
       ctx.log.warn({ path: rel, err: (err as Error).message }, 'cannot read file; left for the next cycle');
       return;
