@@ -90,14 +90,16 @@ for (const backend of backends('housekeeping keeps the store sound and bounded',
         assert.deepEqual(issues.slice(0, 30), [], `the store was unsound after some cycles (${issues.length} issues)`);
         assertStoreSound(w, 'after the final housekeeping');
         assertGarbageCollected(w, gcStart, GRACE_MS, 'after the final housekeeping');
-        // Plateau. Without collection every cycle would add ~22 objects (1,100 after 50).
-        // Timing decides how many runs skip housekeeping (due at most every second), so the
-        // bounds allow a few skipped rounds' worth (3 x CHURN) but no trend.
+        // Plateau. Without collection every cycle would add ~22 objects (1,100 after 50; +440
+        // from cycles 11-20 to 41-50). Timing decides how many runs skip housekeeping (due at
+        // most every second) and whether the other node's acks (every fifth cycle) land before
+        // or after it, which keeps a segment or two and their blobs (~22 objects each) longer;
+        // so the bounds allow a few rounds' worth but no trend.
         const avg = (xs: number[]) => xs.reduce((n, x) => n + x, 0) / xs.length;
         const firstPeak = Math.max(...counts.slice(0, 25));
         const secondPeak = Math.max(...counts.slice(25));
-        assert.ok(secondPeak <= firstPeak + 3 * CHURN, `the object count keeps growing: peak ${firstPeak} in cycles 1-25, ${secondPeak} in cycles 26-50 (${counts.join(' ')})`);
-        assert.ok(avg(counts.slice(40)) <= avg(counts.slice(10, 20)) + CHURN, `the object count trends up: cycles 11-20 average ${avg(counts.slice(10, 20))}, cycles 41-50 ${avg(counts.slice(40))}`);
+        assert.ok(secondPeak <= firstPeak + 4 * CHURN, `the object count keeps growing: peak ${firstPeak} in cycles 1-25, ${secondPeak} in cycles 26-50 (${counts.join(' ')})`);
+        assert.ok(avg(counts.slice(40)) <= avg(counts.slice(10, 20)) + 4 * CHURN, `the object count trends up: cycles 11-20 average ${avg(counts.slice(10, 20))}, cycles 41-50 ${avg(counts.slice(40))}`);
         assert.ok(secondPeak < 400, `the store holds up to ${secondPeak} objects for ${CHURN + 31} files`);
         assertTreesEqual([
           { name: leader.name, tree: leader.tree() },

@@ -23,6 +23,8 @@ export function rgwTargetFromEnv(env: NodeJS.ProcessEnv = process.env): S3Target
 
 /** A client for test set-up and inspection, configured the way S3-SERVERS.md says works. */
 export function testClient(target: S3Target): S3Client {
+  // As bin/fedsync does: the SDK's notice about future Node versions would bury the output.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   return new S3Client({
     endpoint: target.endpoint,
     region: target.region,
