@@ -30,6 +30,7 @@ export async function publishOutbox(ctx: SetContext): Promise<number> {
   const segments = ctx.manifest.outboxSegments();
   if (segments.length === 0) return 0;
   let published = 0;
+  await learnStoredBlobs(ctx, segments.filter((s) => s.seq > metaNumber(ctx, META.storedSeq)).map((s) => s.seq));
   for (const { seq } of segments) {
     if (seq > metaNumber(ctx, META.storedSeq)) {
       await storeBlobs(ctx, seq);
@@ -57,13 +58,11 @@ async function storeBlobs(ctx: SetContext, seq: number): Promise<void> {
   const rows = ctx.manifest.outboxRecords(seq).map((r) => ({ idx: r.idx, entry: JSON.parse(r.record) as Entry }));
   const sources = new Map<string, { size: number; paths: string[] }>();
   for (const { entry } of rows) {
-    // A blob stored long ago may be near garbage collection: store it again to refresh it.
-    if (entry.kind !== 'file' || (ctx.manifest.blobStoredAt(entry.digest!) ?? 0) > Date.now() - ctx.set.gcGrace / 2) continue;
+    if (entry.kind !== 'file' || !needsUpload(ctx, entry.digest!)) continue;
     const s = sources.get(entry.digest!) ?? { size: entry.size, paths: [] };
     s.paths.unshift(entry.path);
     sources.set(entry.digest!, s);
   }
-  await learnStoredBlobs(ctx, sources);
   const lost: string[] = [];
   const progress = new Progress({ label: `${ctx.set.name}: upload` });
   progress.start(sources.size, [...sources.values()].reduce((n, s) => n + s.size, 0));
@@ -136,24 +135,36 @@ function unmergeAfter(ctx: SetContext, dropped: Entry, seq: number, idx: number)
   }
 }
 
+/** Whether the blob must be stored: not known stored, or stored long ago and so near collection. */
+function needsUpload(ctx: SetContext, digest: string): boolean {
+  return (ctx.manifest.blobStoredAt(digest) ?? 0) <= Date.now() - ctx.set.gcGrace / 2;
+}
+
 /**
- * Before uploading many blobs, one listing of `blobs/` (a request per 1000 objects) says
- * which the store already has: cheaper than uploading them again, and far cheaper than a
- * HEAD per file. Blobs found are noted as stored now, so they are not refreshed yet.
+ * When many blobs are to be stored, learns which of them the store already has (another node
+ * published the same content, or a run crashed after uploading) with one listing of
+ * `blobs/` instead of a request per blob. One listing for all the unstored segments: listing
+ * before each of them would make a first publish of N files (N/10,000 segments) cost a number
+ * of requests growing with N². Only blobs young enough not to need a refresh count as stored.
  */
-async function learnStoredBlobs(ctx: SetContext, sources: Map<string, unknown>): Promise<void> {
-  if (sources.size < LIST_BLOBS_ABOVE) return;
-  const wanted = new Map([...sources.keys()].map((d) => [ctx.blobKey(d), d]));
-  const now = Date.now();
-  for await (const o of ctx.store.list(BLOBS_PREFIX)) {
-    const digest = wanted.get(o.key);
-    if (!digest) continue;
-    // Only blobs young enough not to need a refresh are skipped.
-    if (now - o.lastModified.getTime() < ctx.set.gcGrace / 2) {
-      ctx.manifest.addBlob(digest, o.lastModified.getTime());
-      sources.delete(digest);
+async function learnStoredBlobs(ctx: SetContext, seqs: number[]): Promise<void> {
+  const wanted = new Map<string, string>();
+  for (const seq of seqs) {
+    for (const r of ctx.manifest.outboxRecords(seq)) {
+      const e = JSON.parse(r.record) as Entry;
+      if (e.kind === 'file' && needsUpload(ctx, e.digest!)) wanted.set(ctx.blobKey(e.digest!), e.digest!);
     }
   }
+  if (wanted.size < LIST_BLOBS_ABOVE) return;
+  const now = Date.now();
+  const found: [string, number][] = [];
+  for await (const o of ctx.store.list(BLOBS_PREFIX)) {
+    const digest = wanted.get(o.key);
+    if (digest && now - o.lastModified.getTime() < ctx.set.gcGrace / 2) found.push([digest, o.lastModified.getTime()]);
+  }
+  ctx.manifest.transaction(() => {
+    for (const [digest, at] of found) ctx.manifest.addBlob(digest, at);
+  });
 }
 
 /** Uploads the file as the blob if it still has that content; false when it does not. */

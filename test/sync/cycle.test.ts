@@ -306,6 +306,23 @@ describe('runCycle: cost and echo', () => {
     assert.equal(journal(c, b.id).length, 0, 'beta never published anything');
   });
 
+  it('publishing many files over several segments lists the stored blobs once, not once per segment', async () => {
+    const c = await cluster(['alpha']);
+    const [a] = c.nodes as [typeof c.nodes[0]];
+    // Two segments (10,000 records each), each naming more than 1,000 new blobs.
+    for (let d = 0; d < 115; d++) {
+      mkdirSync(join(a.root, `d${d}`));
+      for (let i = 0; i < 100; i++) writeFileSync(join(a.root, `d${d}`, `f${i}`), `${d}/${i}`);
+    }
+    const r = await cycle(a);
+    assert.equal(r.record!.stats.published, 11_615);
+    assert.equal(journal(c, a.id).length, 2, 'two segments');
+    // heads/ to receive and snapshots/ to catch up (a first cycle), blobs/ once for the whole
+    // outbox; every other request a PUT.
+    assert.equal(r.record!.requests.list, 3, JSON.stringify(r.record!.requests));
+    assert.equal(r.record!.requests.put, 11_500 + 2 + 1);
+  });
+
   it("a node's first cycle leaves housekeeping (the snapshot) to its second", async () => {
     const c = await cluster(['alpha']);
     const [a] = c.nodes as [typeof c.nodes[0]];
