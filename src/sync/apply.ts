@@ -35,8 +35,9 @@ export interface ApplyOutcome {
 }
 
 /**
- * Carries out the decisions (`prestaged`: digest → verified temp file, e.g. from bundles):
- * deletions deepest first, then directories parent first, then
+ * Carries out the decisions (`prestaged`: digest → verified temp file, e.g. from bundles; a
+ * file handed to a path leaves the map, renamed into place or removed here, and the caller
+ * removes what is left): deletions deepest first, then directories parent first, then
  * files and symlinks (downloads in parallel). Every write goes to `<root>/.fedsync/tmp`, is
  * verified, given its mode and mtime, and renamed into place; the manifest records the stat
  * the tool itself produced, so nothing echoes back as a local change.
@@ -90,6 +91,8 @@ export async function applyDecisions(ctx: SetContext, decisions: Decision[], pre
         if (tmp) staged.set(d, tmp);
       }),
   );
+  // Those are this function's now (`staged` below): the caller need not remove them one by one.
+  for (const [digest, tmp] of prestaged) if (w.took(tmp)) prestaged.delete(digest);
   for (const d of deletes) await guarded(d, () => w.remove(d));
   for (const d of dirs) await guarded(d, () => w.dir(d));
   const toFetch = new Set(leaves.filter((d) => d.op === 'write' && d.final.kind === 'file' && !staged.has(d)));
@@ -327,6 +330,11 @@ class Writer {
     }
     this.ctx.stats.bytesDown += e.size;
     return tmp;
+  }
+
+  /** Whether a staged file was handed to a path by copyStaged. */
+  took(src: string): boolean {
+    return this.taken.has(src);
   }
 
   /**

@@ -30,7 +30,7 @@ export async function publishOutbox(ctx: SetContext): Promise<number> {
   const segments = ctx.manifest.outboxSegments();
   if (segments.length === 0) return 0;
   let published = 0;
-  await learnStoredBlobs(ctx, segments.filter((s) => s.seq > metaNumber(ctx, META.storedSeq)).map((s) => s.seq));
+  await learnStoredBlobs(ctx, segments.filter((s) => s.seq > metaNumber(ctx, META.storedSeq)));
   for (const { seq } of segments) {
     if (seq > metaNumber(ctx, META.storedSeq)) {
       await storeBlobs(ctx, seq);
@@ -147,9 +147,11 @@ function needsUpload(ctx: SetContext, digest: string): boolean {
  * before each of them would make a first publish of N files (N/10,000 segments) cost a number
  * of requests growing with N². Only blobs young enough not to need a refresh count as stored.
  */
-async function learnStoredBlobs(ctx: SetContext, seqs: number[]): Promise<void> {
+async function learnStoredBlobs(ctx: SetContext, unstored: { seq: number; count: number }[]): Promise<void> {
+  // The usual cycle publishes a handful of records: not worth reading them twice.
+  if (unstored.reduce((n, s) => n + s.count, 0) < LIST_BLOBS_ABOVE) return;
   const wanted = new Map<string, string>();
-  for (const seq of seqs) {
+  for (const { seq } of unstored) {
     for (const r of ctx.manifest.outboxRecords(seq)) {
       const e = JSON.parse(r.record) as Entry;
       if (e.kind === 'file' && needsUpload(ctx, e.digest!)) wanted.set(ctx.blobKey(e.digest!), e.digest!);
