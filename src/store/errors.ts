@@ -19,6 +19,14 @@ export class StoreError extends Error {
   }
 }
 
+/** A conditional write (`PutOptions`) whose condition did not hold: nothing was written. */
+export class PreconditionFailedError extends StoreError {
+  constructor(key: string, cause: unknown) {
+    super('put', key, cause);
+    this.name = 'PreconditionFailedError';
+  }
+}
+
 /** The machine-readable code of an SDK or Node error (`NoSuchBucket`, `ECONNREFUSED`). */
 export function errorCode(err: unknown): string | undefined {
   if (!err || typeof err !== 'object') return undefined;

@@ -6,8 +6,8 @@ import { checkKey } from './keys.js';
 import { S3Store, type S3StoreOptions } from './s3/s3.js';
 import type { Store } from './store.js';
 
-export type { ObjectInfo, RequestCounts, Store } from './store.js';
-export { StoreError } from './errors.js';
+export type { ObjectInfo, PutOptions, PutResult, RequestCounts, Store } from './store.js';
+export { PreconditionFailedError, StoreError } from './errors.js';
 export { LengthMismatchError } from './length.js';
 export { FileStore } from './file/file.js';
 export { S3Store, type S3StoreConfig, type S3StoreOptions } from './s3/s3.js';

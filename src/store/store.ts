@@ -9,6 +9,25 @@ export interface ObjectInfo {
   lastModified: Date;
 }
 
+/**
+ * Conditions on a write (S3's `If-None-Match: *` and `If-Match`). A backend that honours them
+ * refuses a write whose condition does not hold with a PreconditionFailedError; some
+ * S3-compatible servers (s3rver among them) ignore them and write anyway, so the protocol
+ * never depends on them alone (DESIGN rule 6 and 10: they are a second line).
+ */
+export interface PutOptions {
+  /** Create only: refuse when an object is already stored under the key. */
+  ifNoneMatch?: boolean;
+  /** Replace only the object whose ETag is this (as a listing reports it). */
+  ifMatch?: string;
+}
+
+/** What a write produced. */
+export interface PutResult {
+  /** The new object's ETag, as a later listing or stat reports it. */
+  etag: string;
+}
+
 /** Counters every store keeps, by kind of request, for status, metrics and tests. */
 export interface RequestCounts {
   get: number;
@@ -20,8 +39,8 @@ export interface RequestCounts {
 
 /**
  * The one narrow interface every backend implements. Keys are relative to the store's
- * prefix and always use `/`. The sync protocol needs nothing else: every mutable key has a
- * single writer, so there is no locking or compare-and-swap here.
+ * prefix and always use `/`. Every mutable key has a single writer, so the protocol needs
+ * no locking; conditional writes (`PutOptions`) are used where a backend honours them.
  */
 export interface Store {
   /** Where this store points, safe to print (never contains credentials). */
@@ -32,8 +51,14 @@ export interface Store {
   get(key: string): Promise<Buffer | null>;
   /** An object's body as a stream, or null when it does not exist. */
   getStream(key: string): Promise<Readable | null>;
-  /** Stores a small object whole; the object appears atomically. */
-  put(key: string, body: Buffer): Promise<void>;
+  /**
+   * Stores a small object whole; the object appears atomically. With `opts`, only when the
+   * condition holds (where the backend honours conditions), else PreconditionFailedError.
+   * A write retried after a lost answer may meet its own first attempt: a caller that gets
+   * PreconditionFailedError on a create reads the object back to tell its own bytes from
+   * another writer's.
+   */
+  put(key: string, body: Buffer, opts?: PutOptions): Promise<PutResult>;
   /**
    * Stores a body read from `open()` of exactly `size` bytes, streamed (multipart when
    * large), never held whole in memory. `open` may be called again to retry. If the stream

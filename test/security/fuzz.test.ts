@@ -43,7 +43,7 @@ import { after, before, describe, it } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import { IntegrityError } from '../../src/fsutil/hash.js';
 import { EncryptedStore } from '../../src/store/encrypted/encrypted.js';
-import { newRequestCounts, type ObjectInfo, type Store } from '../../src/store/store.js';
+import { newRequestCounts, type ObjectInfo, type PutResult, type Store } from '../../src/store/store.js';
 import { decodeHead } from '../../src/sync/head.js';
 import { formatHlc } from '../../src/sync/hlc.js';
 import { decodeSnapshot, snapshotKey } from '../../src/sync/housekeep/snapshot.js';
@@ -482,8 +482,9 @@ class MemoryStore implements Store {
     const b = this.objects.get(key);
     return b ? Readable.from([b]) : null;
   }
-  async put(key: string, body: Buffer): Promise<void> {
+  async put(key: string, body: Buffer): Promise<PutResult> {
     this.objects.set(key, Buffer.from(body));
+    return { etag: sha(body) };
   }
   async putStream(key: string, open: () => Readable, size: number): Promise<void> {
     const parts: Buffer[] = [];
@@ -737,7 +738,10 @@ async function writeSnapshot(t: Template, cd: CaseDir, c: NodeCase, written: Wri
   const key = snapshotKey(name);
   const valid = written.records.filter((r) => r.valid).map((r) => r.raw);
   const readable = !t.encrypted || c.writer === 'peer';
-  const put = async (body: Buffer) => (readable ? cd.w.keyed.put(key, body) : putRaw(cd.storeDir, key, randomBytes(80)));
+  const put = async (body: Buffer): Promise<void> => {
+    if (readable) await cd.w.keyed.put(key, body);
+    else await putRaw(cd.storeDir, key, randomBytes(80));
+  };
   switch (c.snapshot) {
     case 'garbage':
       return put(randomBytes(120));

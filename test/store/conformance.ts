@@ -5,6 +5,7 @@ import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { text } from 'node:stream/consumers';
 import { describe, test } from 'node:test';
+import { PreconditionFailedError } from '../../src/store/errors.js';
 import type { ObjectInfo, Store } from '../../src/store/store.js';
 
 export interface StoreFactoryOptions {
@@ -24,6 +25,8 @@ export interface ServerQuirks {
   listsDirectoryOrder?: boolean;
   /** An aborted PUT truncates the existing object in place instead of leaving it (s3rver). */
   abortedPutTruncates?: boolean;
+  /** Ignores If-None-Match and If-Match on PUT and writes anyway (s3rver). */
+  ignoresConditions?: boolean;
 }
 
 const MiB = 1024 * 1024;
@@ -45,6 +48,38 @@ export function storeConformance(name: string, make: StoreFactory, quirks: Serve
       assert.equal(await s.getStream('nope'), null);
       assert.equal(await s.stat('nope'), null);
       assert.deepEqual(await keys(s, ''), []);
+    }));
+
+    test('a put returns the ETag that stat and listing report for the object', withStore(undefined, async (s) => {
+      const first = await s.put('heads/a.json', Buffer.from('one'));
+      const second = await s.put('heads/a.json', Buffer.from('two!'));
+      assert.notEqual(first.etag, second.etag);
+      assert.equal((await s.stat('heads/a.json'))?.etag, second.etag);
+      assert.deepEqual((await collect(s, "heads/")).map((o) => o.etag), [second.etag]);
+    }));
+
+    test('conditional writes: honoured exactly, or ignored as a whole (never half)', withStore(undefined, async (s) => {
+      const created = await s.put('journal/n/1', Buffer.from('first'), { ifNoneMatch: true });
+      let refused: unknown = null;
+      try {
+        await s.put('journal/n/1', Buffer.from('second'), { ifNoneMatch: true });
+      } catch (err) {
+        refused = err;
+      }
+      if (quirks.ignoresConditions) {
+        assert.equal(refused, null);
+        assert.equal((await s.get('journal/n/1'))?.toString(), 'second');
+        return;
+      }
+      assert.ok(refused instanceof PreconditionFailedError, `an existing key refuses a create: ${String(refused)}`);
+      assert.equal((await s.get('journal/n/1'))?.toString(), 'first');
+      // If-Match: the right ETag replaces, a stale one is refused and changes nothing.
+      const replaced = await s.put('journal/n/1', Buffer.from('third'), { ifMatch: created.etag });
+      await assert.rejects(s.put('journal/n/1', Buffer.from('stale'), { ifMatch: created.etag }), PreconditionFailedError);
+      assert.equal((await s.get('journal/n/1'))?.toString(), 'third');
+      assert.equal((await s.stat('journal/n/1'))?.etag, replaced.etag);
+      await assert.rejects(s.put('journal/n/none', Buffer.from('x'), { ifMatch: created.etag }), PreconditionFailedError);
+      assert.equal(await s.get('journal/n/none'), null);
     }));
 
     test('put then get returns the same bytes, empty body included', withStore(undefined, async (s) => {
@@ -134,7 +169,7 @@ export function storeConformance(name: string, make: StoreFactory, quirks: Serve
     test('more than 1000 keys: listing pages through all, delete removes them all', withStore(undefined, async (s) => {
       const n = 1100;
       const ks = Array.from({ length: n }, (_, i) => `blobs/${(i % 16).toString(16).padStart(2, '0')}/k${String(i).padStart(5, '0')}`);
-      await pool(ks, 32, (k) => s.put(k, Buffer.from(k)));
+      await pool(ks, 32, async (k) => void (await s.put(k, Buffer.from(k))));
       const lists = s.requests.list;
       const listed = await keys(s, 'blobs/');
       assert.equal(listed.length, n);

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { after, describe, it } from 'node:test';
 import { FileStore } from '../../src/store/file/file.js';
+import type { PutOptions, PutResult } from '../../src/store/store.js';
 import { assertConverged, cleanup, cluster, cycle, cycleWithStore, headSeq, journal, type Cluster, type TestNode } from './harness.js';
 
 after(cleanup);
@@ -31,10 +32,11 @@ class FaultyStore extends FileStore {
     throw new Error(`injected fault ${when} writing ${key}`);
   }
 
-  override async put(key: string, body: Buffer): Promise<void> {
+  override async put(key: string, body: Buffer, opts?: PutOptions): Promise<PutResult> {
     this.trip(key, 'before');
-    await super.put(key, body);
+    const r = await super.put(key, body, opts);
     this.trip(key, 'after');
+    return r;
   }
 
   override async putStream(key: string, open: () => Readable, size: number): Promise<void> {

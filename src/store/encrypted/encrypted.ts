@@ -2,7 +2,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Keys } from '../../crypto/keys.js';
 import { DecryptStream, EncryptStream, seal, sealedStreamSize, unseal } from '../../crypto/seal.js';
-import type { ObjectInfo, RequestCounts, Store } from '../store.js';
+import type { ObjectInfo, PutOptions, PutResult, RequestCounts, Store } from '../store.js';
 
 /** The one object every node must read before it has keys. */
 const PLAIN_KEYS = new Set(['format.json']);
@@ -57,10 +57,15 @@ export class EncryptedStore implements Store {
     return out;
   }
 
-  async put(key: string, body: Buffer): Promise<void> {
-    if (PLAIN_KEYS.has(key)) return this.inner.put(key, body);
-    if (!EncryptedStore.isBlob(key)) return this.inner.put(key, seal(this.keys.meta, key, body));
-    return this.putStream(key, () => Readable.from([body]), body.length);
+  /** The ETag returned is the stored (sealed) object's, which is what listings report. */
+  async put(key: string, body: Buffer, opts?: PutOptions): Promise<PutResult> {
+    if (PLAIN_KEYS.has(key)) return this.inner.put(key, body, opts);
+    if (!EncryptedStore.isBlob(key)) return this.inner.put(key, seal(this.keys.meta, key, body), opts);
+    // Blob bodies are streamed; blobs are content-addressed and never written conditionally.
+    if (opts?.ifNoneMatch || opts?.ifMatch) throw new Error(`conditional writes of blobs are not supported (${key})`);
+    await this.putStream(key, () => Readable.from([body]), body.length);
+    const st = await this.inner.stat(key);
+    return { etag: st?.etag ?? '' };
   }
 
   async putStream(key: string, open: () => Readable, size: number): Promise<void> {

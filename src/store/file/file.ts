@@ -4,9 +4,9 @@ import * as fs from 'node:fs/promises';
 import { dirname, join, sep } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pathToFileURL } from 'node:url';
-import { StoreError } from '../errors.js';
+import { PreconditionFailedError, StoreError } from '../errors.js';
 import { checkKey, checkPrefix, compareKeys, TEMP_DIR } from '../keys.js';
-import { newRequestCounts, type ObjectInfo, type RequestCounts, type Store } from '../store.js';
+import { newRequestCounts, type ObjectInfo, type PutOptions, type PutResult, type RequestCounts, type Store } from '../store.js';
 import { openBody, type Body } from '../length.js';
 
 /**
@@ -57,10 +57,24 @@ export class FileStore implements Store {
     });
   }
 
-  async put(key: string, body: Buffer): Promise<void> {
+  /**
+   * `ifNoneMatch` is exact: the new file is linked into place, which fails when the key
+   * exists. `ifMatch` is checked just before the rename: a file store has one writer per
+   * mutable key (DESIGN), so the check only guards against a stale writer of the same key.
+   */
+  async put(key: string, body: Buffer, opts: PutOptions = {}): Promise<PutResult> {
     const path = this.path(key);
     this.requests.put++;
-    await this.run('put', key, () => this.writeAtomic(path, (fh) => fh.writeFile(body)));
+    return this.run('put', key, () =>
+      this.writeAtomic(path, (fh) => fh.writeFile(body), {
+        create: opts.ifNoneMatch === true,
+        check: opts.ifMatch === undefined ? undefined : async () => {
+          const cur = await statOrNull(path);
+          if (!cur?.isFile() || info(key, cur).etag !== opts.ifMatch) throw new PreconditionFailedError(key, new Error(`the stored object is not ${opts.ifMatch}`));
+        },
+        refused: () => new PreconditionFailedError(key, new Error('an object is already stored under this key')),
+      }),
+    );
   }
 
   async putStream(key: string, open: () => Readable, size: number): Promise<void> {
@@ -186,19 +200,28 @@ export class FileStore implements Store {
     }
   }
 
-  private async writeAtomic(path: string, write: (fh: fs.FileHandle) => Promise<unknown>): Promise<void> {
+  /**
+   * Writes a temp file, syncs it and renames it over `path` (or, with `create`, links it
+   * there, which fails when `path` exists). Returns the new object's ETag, taken from the
+   * temp file itself: the inode, size and mtime survive the rename.
+   */
+  private async writeAtomic(path: string, write: (fh: fs.FileHandle) => Promise<unknown>, cond: WriteCondition = {}): Promise<PutResult> {
     await fs.mkdir(this.tmp, { recursive: true });
     const tmp = join(this.tmp, `${process.pid}-${randomBytes(8).toString('hex')}`);
     const fh = await fs.open(tmp, 'wx', 0o644);
+    let etag: string;
     try {
       try {
         await write(fh);
-        await keepMtimeRising(fh, path);
+        if (!cond.create) await keepMtimeRising(fh, path);
         await fh.sync();
+        etag = info('', await fh.stat({ bigint: true })).etag;
       } finally {
         await fh.close();
       }
-      await renameInto(tmp, path);
+      await cond.check?.();
+      if (cond.create) await linkInto(tmp, path, cond.refused!);
+      else await renameInto(tmp, path);
     } catch (err) {
       await fs.rm(tmp, { force: true });
       throw err;
@@ -206,6 +229,7 @@ export class FileStore implements Store {
     // Make the rename itself durable: the head is written after the blobs and segments it
     // names, and a crash must not keep the head while losing what it points to.
     await syncDir(dirname(path));
+    return { etag };
   }
 
   private path(key: string): string {
@@ -220,6 +244,31 @@ export class FileStore implements Store {
       throw err instanceof StoreError ? err : new StoreError(op, key, err);
     }
   }
+}
+
+interface WriteCondition {
+  /** Link into place, refusing an existing key, instead of renaming over it. */
+  create?: boolean;
+  /** Checked just before the rename; throws to refuse the write. */
+  check?: () => Promise<void>;
+  /** The error for a `create` whose key exists. */
+  refused?: () => Error;
+}
+
+/** mkdir + link (atomic create-if-absent), then the temp name removed. */
+async function linkInto(tmp: string, path: string, refused: () => Error): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    await fs.mkdir(dirname(path), { recursive: true });
+    try {
+      await fs.link(tmp, path);
+      break;
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'EEXIST') throw refused();
+      if (code !== 'ENOENT' || attempt >= 5) throw err;
+    }
+  }
+  await fs.rm(tmp, { force: true });
 }
 
 /**

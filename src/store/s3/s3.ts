@@ -9,10 +9,10 @@ import {
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import type { Readable } from 'node:stream';
-import { StoreError, errorCode } from '../errors.js';
+import { PreconditionFailedError, StoreError, errorCode } from '../errors.js';
 import { checkKey, checkPrefix } from '../keys.js';
 import { openBody, type Body } from '../length.js';
-import { newRequestCounts, type ObjectInfo, type RequestCounts, type Store } from '../store.js';
+import { newRequestCounts, type ObjectInfo, type PutOptions, type PutResult, type RequestCounts, type Store } from '../store.js';
 import { makeClient } from './client.js';
 import { resumingBody } from './resume.js';
 import { isTransient, withRetry, type RetryPolicy } from './retry.js';
@@ -116,10 +116,28 @@ export class S3Store implements Store {
     return resumingBody(res.Body as Readable, res.ContentLength, reopen, this.retry);
   }
 
-  async put(key: string, body: Buffer): Promise<void> {
+  async put(key: string, body: Buffer, opts: PutOptions = {}): Promise<PutResult> {
     const Key = this.full(key);
-    const cmd = new PutObjectCommand({ Bucket: this.bucket, Key, Body: body, ContentLength: body.length });
-    await this.send('put', key, () => this.client.send(cmd));
+    const cmd = new PutObjectCommand({
+      Bucket: this.bucket,
+      Key,
+      Body: body,
+      ContentLength: body.length,
+      ...(opts.ifNoneMatch ? { IfNoneMatch: '*' } : {}),
+      // Unquoted: Ceph RGW compares the header with the bare ETag and refuses the quoted form.
+      ...(opts.ifMatch !== undefined ? { IfMatch: opts.ifMatch } : {}),
+    });
+    try {
+      const res = await this.client.send(cmd);
+      return { etag: unquote(res.ETag) };
+    } catch (err) {
+      // 412 when the condition failed; 409 when a concurrent conditional write won the race.
+      const code = errorCode(err);
+      if (code === 'PreconditionFailed' || code === 'ConditionalRequestConflict' || httpStatus(err) === 412) throw new PreconditionFailedError(key, err);
+      // If-Match on a key that does not exist: the condition fails too.
+      if (opts.ifMatch !== undefined && isNotFound(err)) throw new PreconditionFailedError(key, err);
+      throw new StoreError('put', key, err);
+    }
   }
 
   /**
@@ -262,11 +280,14 @@ class BodyError extends Error {
   }
 }
 
+function httpStatus(err: unknown): number | undefined {
+  return (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+}
+
 function isNotFound(err: unknown): boolean {
   const code = errorCode(err);
   if (code === 'NoSuchKey' || code === 'NotFound') return true;
-  const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
-  return status === 404 && code !== 'NoSuchBucket';
+  return httpStatus(err) === 404 && code !== 'NoSuchBucket';
 }
 
 function unquote(etag: string | undefined): string {
