@@ -1,6 +1,7 @@
 import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
 import { parseDuration } from '../config/duration.js';
+import { recordCycleMetrics } from '../ops/metrics.js';
 import { runCycle, withSet } from '../sync/cycle.js';
 import { chooseVersions, listVersions, writeVersions } from '../sync/history.js';
 import { EXIT, print, selectSets, setup, UserError, type GlobalOptions } from './common.js';
@@ -56,7 +57,8 @@ export async function restoreCommand(path: string, opts: GlobalOptions & { set: 
   const choice = { at: opts.at ? parseAt(opts.at) : undefined, version: opts.version };
   if (!opts.to) {
     // What is on disk now is published first, so the restore itself cannot lose it.
-    const before = await runCycle(config, set!, log);
+    const afterStatus = () => recordCycleMetrics(config, set!.name, log);
+    const before = await runCycle(config, set!, log, { afterStatus });
     if (!before.ok && !before.skipped) throw new UserError(`cannot restore: the sync cycle before it failed: ${before.error?.message}`);
   }
   const written = await withSet(config, set!, log, async (ctx) => {
@@ -76,7 +78,7 @@ export async function restoreCommand(path: string, opts: GlobalOptions & { set: 
   if (written === null) throw new UserError(`set "${set!.name}" is busy (a run holds its lock); try again in a moment`);
   print(`restored ${written} file(s) of ${rel || '/'}${opts.to ? ` to ${resolve(opts.to)}` : ' in place'}`);
   if (!opts.to) {
-    const after = await runCycle(config, set!, log);
+    const after = await runCycle(config, set!, log, { afterStatus: () => recordCycleMetrics(config, set!.name, log) });
     if (after.ok && !after.skipped) print(`published the restored files; every node gets them on its next cycle`);
     else print(`the restored files are published by the next cycle${after.error ? ` (this one failed: ${after.error.message})` : ''}`);
   }

@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { SetConfig } from '../config/types.js';
+import { recordCycleMetrics } from '../ops/metrics.js';
 import { runCycle } from '../sync/cycle.js';
 import { EXIT, print, selectSets, setup, UserError, type GlobalOptions } from './common.js';
 
@@ -41,7 +42,7 @@ export async function runCommand(opts: RunOptions): Promise<number> {
     let ok = true;
     for (const set of list) {
       try {
-        const r = await runCycle(config, set, log, { dryRun: opts.dryRun, force: opts.force, print });
+        const r = await runCycle(config, set, log, { dryRun: opts.dryRun, force: opts.force, print, afterStatus: () => recordCycleMetrics(config, set.name, log) });
         if (!r.ok) {
           ok = false;
           process.stderr.write(`fedsync: ${set.name}: ${r.error?.message}\n`);

@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import type { Entry } from '../sync/record.js';
+import type { Entry } from '../model/entry.js';
 import { Manifest, type Peer } from './manifest.js';
 import { MIGRATIONS } from './schema.js';
 

@@ -1,8 +1,7 @@
 import Database from 'better-sqlite3';
 import { chmodSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import type { Entry, Kind } from '../sync/record.js';
-import type { VersionVector } from '../sync/vv.js';
+import type { Entry, Kind, VersionVector } from '../model/entry.js';
 import { MIGRATIONS } from './schema.js';
 
 /** An entry as the manifest keeps it: the federation state plus the last local stat. */

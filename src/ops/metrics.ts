@@ -27,7 +27,7 @@ export interface SetMetrics {
 }
 
 /**
- * Called by the cycle right after it wrote status.json (under the set's lock): counts that
+ * Called after each cycle wrote status.json, still under the set's lock (CycleOptions.afterStatus): counts that
  * cycle and rewrites the metrics file. Metrics never fail a cycle: a problem is logged.
  */
 export function recordCycleMetrics(config: Config, setName: string, log?: Logger): void {

@@ -7,7 +7,7 @@ import { chunkFor, hashFile, IntegrityError, VerifyStream } from '../fsutil/hash
 import { resolveOwner } from '../fsutil/owner.js';
 import { utimesSeconds } from '../fsutil/stat.js';
 import { inDirOf } from '../fsutil/writable.js';
-import { Progress } from '../ops/progress.js';
+import { Progress } from '../log/progress.js';
 import { mapLimit } from '../util/pool.js';
 import type { SetContext } from './context.js';
 import { conflictPath } from './conflict.js';

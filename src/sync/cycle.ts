@@ -18,7 +18,6 @@ import { MARKER_DIR } from './record.js';
 import { scanTree } from './scan.js';
 import { openSession, type Session } from './session.js';
 import { peerStatus, readStatus, writeStatus, type CycleRecord } from './status.js';
-import { recordCycleMetrics } from '../ops/metrics.js';
 
 export interface CycleOptions {
   dryRun?: boolean;
@@ -30,6 +29,11 @@ export interface CycleOptions {
   force?: boolean;
   /** Where a dry run prints its plan. */
   print?: (line: string) => void;
+  /**
+   * Called right after status.json is written, still under the set's lock (the metrics
+   * file is kept this way, by the layer above, without the cycle knowing of it).
+   */
+  afterStatus?: () => void;
 }
 
 export interface CycleResult {
@@ -108,7 +112,7 @@ async function lockedCycle(config: Config, set: SetConfig, log: Logger, opts: Cy
       peers: manifest.peers().map(peerStatus),
       updatedAt: new Date().toISOString(),
     });
-    recordCycleMetrics(config, set.name, ctx.log);
+    opts.afterStatus?.();
     const line = { ...ctx.stats, requests, ms: record.durationMs };
     if (error) ctx.log.error({ ...line, err: error.message }, 'cycle failed');
     else if (opts.only === undefined || hasNews(ctx.stats)) ctx.log.info(line, 'cycle done');

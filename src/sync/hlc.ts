@@ -1,10 +1,12 @@
+import type { Hlc } from '../model/entry.js';
+
 /**
  * Hybrid logical clock: wall milliseconds plus a counter, as one fixed-width string so that
  * string order is time order ("1763700000000-000003"). It is raised on every local event and
  * on every received record, so causally later records always carry a larger HLC even when
  * the nodes' wall clocks disagree.
  */
-export type Hlc = string;
+export type { Hlc };
 
 const HLC = /^(\d{13})-(\d{6})$/;
 /** A received HLC further ahead than this is still used for ordering but not adopted. */

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { createHash } from 'node:crypto';
 import { DigestMismatchError, LARGE_CHUNK, VerifyStream } from '../fsutil/hash.js';
-import { Progress } from '../ops/progress.js';
+import { Progress } from '../log/progress.js';
 import { mapLimit } from '../util/pool.js';
 import type { SetContext } from './context.js';
 import { encodeHead, type Head } from './head.js';

@@ -1,31 +1,9 @@
 import { posix } from 'node:path';
-import { isHlc, type Hlc } from './hlc.js';
+import type { Entry, Hlc, VersionVector } from '../model/entry.js';
+import { isHlc } from './hlc.js';
 import { isNodeId } from './ids.js';
-import type { VersionVector } from './vv.js';
 
-export type Kind = 'file' | 'symlink' | 'dir' | 'deleted';
-
-/**
- * The state of one path in the federation. A journal record is exactly this; the manifest
- * keeps one per path (plus what the node last saw on its own disk).
- */
-export interface Entry {
-  /** Relative, `/`-separated, as found on disk (not re-normalised). */
-  path: string;
-  kind: Kind;
-  /** sha256 of the content, hex; files only. */
-  digest: string | null;
-  size: number;
-  /** Permission bits (0o777 at most: remote set-id bits are never honoured). */
-  mode: number;
-  /** Modification time in milliseconds; files and symlinks. */
-  mtime: number;
-  /** Symlinks only. */
-  target: string | null;
-  vv: VersionVector;
-  hlc: Hlc;
-  author: string;
-}
+export type { Entry, Kind } from '../model/entry.js';
 
 /** The `.fedsync` directory at the root belongs to the tool and is never synchronised. */
 export const MARKER_DIR = '.fedsync';

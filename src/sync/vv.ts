@@ -1,5 +1,6 @@
-/** A version vector: for each node, a counter that grows with each of its changes of this path. */
-export type VersionVector = Record<string, number>;
+import type { VersionVector } from '../model/entry.js';
+
+export type { VersionVector } from '../model/entry.js';
 
 export type Order = 'equal' | 'before' | 'after' | 'concurrent';
 

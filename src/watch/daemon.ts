@@ -32,6 +32,8 @@ export class SetDaemon {
     private readonly config: Config,
     private readonly set: SetConfig,
     private readonly log: Logger,
+    /** Passed on to every cycle (see CycleOptions.afterStatus). */
+    private readonly afterStatus?: () => void,
   ) {}
 
   async start(): Promise<void> {
@@ -135,7 +137,7 @@ export class SetDaemon {
     this.full = false;
     this.dirty.clear();
     try {
-      const r = await runCycle(this.config, this.set, this.log, { session: this.session!, only });
+      const r = await runCycle(this.config, this.set, this.log, { session: this.session!, only, afterStatus: this.afterStatus });
       if (r.skipped || !r.ok) this.retryLater(full, only);
       for (const p of r.settling) this.dirty.add(p);
       if (r.settling.length > 0) setTimeout(() => this.schedule(), this.settleWait(r.settling)).unref();

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { PassThrough, Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { describe, it } from 'node:test';
-import { Progress } from '../../src/ops/progress.js';
+import { Progress } from './progress.js';
 
 function fakeStream(isTTY: boolean): NodeJS.WriteStream & { text: string } {
   const s = new PassThrough() as unknown as NodeJS.WriteStream & { text: string };
