@@ -1,18 +1,37 @@
-// Generators of hostile store content for the fuzz suite (fuzz.test.ts), and independent
-// oracles: what DESIGN.md rule 4 and docs/protocol.md say is acceptable, written again here
-// from the spec rather than imported from src/, so a bug in the validator is not also a bug
-// in the test's idea of "valid".
+// Generators of hostile store content for the fuzz suite (test/security/fuzz-*.test.ts), and
+// independent oracles: what DESIGN.md rule 4 and docs/protocol.md say is acceptable, written
+// again here from the spec rather than imported from src/, so a bug in the validator is not
+// also a bug in the test's idea of "valid". Also the seed, the scale and the end-of-file check
+// that every part of the suite shares.
 import fc from 'fast-check';
+import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { posix } from 'node:path';
+import { describe, it } from 'node:test';
 
 export const B32 = 'abcdefghijklmnopqrstuvwxyz234567';
 export const sha = (b: string | Buffer) => createHash('sha256').update(b).digest('hex');
 
 // ---------------------------------------------------------------------------------------------
 // Seed and scale
+//
+// The split, for the default 10,000 cases (FEDSYNC_FUZZ_RUNS scales every part):
+//
+//   decode level, ~10,000 cases, a few seconds in all:
+//     fuzz-decode.test.ts (9,000): parseRecord on records broken field by field (2,500) and on
+//       arbitrary values (500); decodeSegment on structured segments, with junk lines, wrong
+//       headers and bad gzip (2,000) and on byte-level mutations of valid ones (1,500);
+//       decodeHead (1,500); decodeSnapshot (1,000);
+//     fuzz-cipher.test.ts (1,000): the encrypting store on tampered, moved, replayed and forged
+//       ciphertexts.
+//   node level, fuzz-nodes.test.ts, 300 cases, about a minute: plain store 200, encrypted 100.
+//   fuzz-regressions.test.ts: the bugs the suite found, each a fixed case (not scaled).
+//
+// Each test file is its own process with its own seed, printed first (`# fuzz seed`):
+// FEDSYNC_FUZZ_SEED=<seed> replays that file's run (set for the whole suite, every file uses
+// it), and each property derives its own seed from it.
 
-/** FEDSYNC_FUZZ_SEED replays a run; otherwise a fresh seed, printed by the suite. */
+/** FEDSYNC_FUZZ_SEED replays a run; otherwise a fresh seed, printed by each file (announce). */
 export const SEED: number = (() => {
   const env = process.env.FEDSYNC_FUZZ_SEED;
   if (env !== undefined && env !== '') {
@@ -29,6 +48,28 @@ if (!(TOTAL_RUNS > 0)) throw new Error(`FEDSYNC_FUZZ_RUNS=${process.env.FEDSYNC_
 const SCALE = TOTAL_RUNS / 10_000;
 /** Runs for a property whose share of the default 10,000 is `base`. */
 export const runs = (base: number) => Math.max(1, Math.round(base * SCALE));
+
+/** FEDSYNC_FUZZ_AVOID_KNOWN=1 keeps the random cases away from the known bugs (the regressions). */
+export const AVOID_KNOWN = process.env.FEDSYNC_FUZZ_AVOID_KNOWN === '1';
+
+/** Prints the seed that replays this file, and what it runs. */
+export function announce(what: string): void {
+  console.log(`# fuzz seed ${SEED} (replay: FEDSYNC_FUZZ_SEED=${SEED}), ${what}${AVOID_KNOWN ? ', avoiding known bugs' : ''}`);
+}
+
+/** Errors that escaped everything (they would have crashed a real run), in this file's process. */
+export const ESCAPED: unknown[] = [];
+process.on('uncaughtException', (err) => void ESCAPED.push(err));
+process.on('unhandledRejection', (err) => void ESCAPED.push(err));
+
+/** The last suite of every fuzz file: nothing escaped while its cases ran. */
+export function checkNothingEscaped(): void {
+  describe('fuzz: nothing escaped', () => {
+    it('no uncaught exception or unhandled rejection in the whole file', () => {
+      assert.deepEqual(ESCAPED.map((e) => (e as Error)?.stack ?? String(e)), []);
+    });
+  });
+}
 
 /** fast-check parameters for the n-th property: its own seed derived from SEED, so each replays alone. */
 export function fcParams<T>(n: number, numRuns: number, opts: { shrink?: boolean } = {}): fc.Parameters<T> {

@@ -1,6 +1,7 @@
 // Real nodes for the fuzz suite: a federation on a file:// store, prepared once (a template
 // directory), copied for every case, fed hostile objects written straight into the store as a
-// fake peer would, and cycled in-process with runCycle. Then the invariants are checked.
+// fake peer would, and cycled in-process with runCycle. Then the invariants are checked. What
+// the cases write is in fuzz-case.ts.
 import assert from 'node:assert/strict';
 import { chmodSync, cpSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -197,11 +198,6 @@ export function getRaw(storeDir: string, key: string): Buffer | null {
   const f = join(storeDir, ...key.split('/'));
   return existsSync(f) ? readFileSync(f) : null;
 }
-
-/** Errors that escaped everything (they would have crashed a real run). */
-export const ESCAPED: unknown[] = [];
-process.on('uncaughtException', (err) => void ESCAPED.push(err));
-process.on('unhandledRejection', (err) => void ESCAPED.push(err));
 
 export interface CycleOutcome {
   result: CycleResult | null;
