@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import ignore from 'ignore';
+import { excludeMatcher } from '../config/exclude.js';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, lstatSync, readlinkSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -82,8 +82,8 @@ exclude = ["*.tmp", "cache/"]
 
   print('\n4. the three trees:');
   // What `exclude` keeps out (alpha's page cache) stays local: compare what is synchronised.
-  const ig = ignore().add(configs.get('alpha')!.sets[0]!.exclude);
-  const trees = NODES.map((n) => listTree(root(n)).filter((l) => !ig.ignores(l.split('  ')[0]!.split(' -> ')[0]!)));
+  const excluded = excludeMatcher(configs.get('alpha')!.sets[0]!.exclude);
+  const trees = NODES.map((n) => listTree(root(n)).filter((l) => !excluded(l.split('  ')[0]!.split(' -> ')[0]!, false)));
   for (const line of trees[0]!) print(`  ${line}`);
   const same = trees.every((t) => JSON.stringify(t) === JSON.stringify(trees[0]));
   print(`\n${same ? 'converged: alpha, beta and gamma hold identical trees' : 'NOT converged: the trees differ'}`);

@@ -1,5 +1,5 @@
-import ignore from 'ignore';
 import type { Logger } from 'pino';
+import { excludeMatcher } from '../config/exclude.js';
 import type { Config, SetConfig } from '../config/types.js';
 import { openStore } from '../store/index.js';
 import { newCycleStats, type SetContext } from './context.js';
@@ -17,7 +17,6 @@ export interface Session {
 export function openSession(config: Config, set: SetConfig, log: Logger): Session {
   const { manifest, nodeId } = openNode(config.stateDir, set.name, log);
   const store = openStore(config.store, set.name);
-  const ig = ignore().add(set.exclude);
   const ctx: SetContext = {
     set,
     nodeId,
@@ -26,8 +25,7 @@ export function openSession(config: Config, set: SetConfig, log: Logger): Sessio
     manifest,
     clock: new Clock((manifest.getMeta(META.hlc) ?? undefined) as Hlc | undefined),
     log: log.child({ set: set.name }),
-    // Asked for every path of every scan: with no patterns, not worth a matcher's time.
-    excluded: set.exclude.length === 0 ? () => false : (rel, isDir) => ig.ignores(isDir ? `${rel}/` : rel),
+    excluded: excludeMatcher(set.exclude),
     stats: newCycleStats(),
     blobKey,
   };

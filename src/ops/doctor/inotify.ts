@@ -1,6 +1,6 @@
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import ignore from 'ignore';
+import { excludeMatcher } from '../../config/exclude.js';
 import type { SetConfig } from '../../config/types.js';
 import { MARKER_DIR } from '../../sync/record.js';
 import { inotifyAdvice, inotifyWatchLimit, watchesFit } from '../../watch/limits.js';
@@ -17,7 +17,7 @@ export function inotifyWatches(set: SetConfig, limitFile?: string): CheckResult 
 
 /** Directories under the root the watcher would watch: the root itself, less `.fedsync/` and excluded ones. */
 export function countDirs(set: SetConfig): number {
-  const ig = ignore().add(set.exclude);
+  const excluded = excludeMatcher(set.exclude);
   let n = 0;
   const walk = (abs: string, rel: string) => {
     n++;
@@ -30,7 +30,7 @@ export function countDirs(set: SetConfig): number {
     for (const d of names) {
       if (!d.isDirectory()) continue; // symlinks are not followed, as by the watcher
       const r = rel ? `${rel}/${d.name}` : d.name;
-      if (r === MARKER_DIR || ig.ignores(`${r}/`)) continue;
+      if (r === MARKER_DIR || excluded(r, true)) continue;
       walk(join(abs, d.name), r);
     }
   };
