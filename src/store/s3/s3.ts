@@ -54,11 +54,19 @@ export class S3Store implements Store {
   private readonly threshold: number;
   private readonly partSize: number;
   private readonly queueSize: number;
+  private readonly endpoint: string;
+  /**
+   * Whether this endpoint has answered as an S3 server does (a parsed response, or S3's own
+   * error body). Until it has, a HEAD's 404 (which has no body) proves nothing: a web server
+   * that is not S3 answers 404 to everything.
+   */
+  private proven = false;
 
   constructor(target: S3StoreConfig, opts: S3StoreOptions = {}) {
     this.bucket = target.bucket;
     this.root = target.prefix.replace(/^\/+|\/+$/g, '');
     this.location = describeLocation(target.bucket, this.root, target.endpoint);
+    this.endpoint = target.endpoint ?? 'the AWS S3 endpoint';
     this.retry = { attempts: opts.maxAttempts ?? 6, baseMs: opts.retryBaseMs ?? 200 };
     this.threshold = opts.multipartThreshold ?? 16 * MiB;
     this.partSize = Math.max(5 * MiB, opts.partSize ?? 8 * MiB);
@@ -129,14 +137,15 @@ export class S3Store implements Store {
     });
     try {
       const res = await this.client.send(cmd);
+      this.proven = true;
       return { etag: unquote(res.ETag) };
     } catch (err) {
       // 412 when the condition failed; 409 when a concurrent conditional write won the race.
       const code = errorCode(err);
       if (code === 'PreconditionFailed' || code === 'ConditionalRequestConflict' || httpStatus(err) === 412) throw new PreconditionFailedError(key, err);
       // If-Match on a key that does not exist: the condition fails too.
-      if (opts.ifMatch !== undefined && isNotFound(err)) throw new PreconditionFailedError(key, err);
-      throw new StoreError('put', key, err);
+      if (opts.ifMatch !== undefined && code === 'NoSuchKey') throw new PreconditionFailedError(key, err);
+      throw this.failure('put', key, err);
     }
   }
 
@@ -163,7 +172,7 @@ export class S3Store implements Store {
     } catch (err) {
       // The caller's own stream failed (or had the wrong length): its error, unwrapped.
       if (body?.failure() !== undefined) throw body.failure();
-      throw new StoreError('put', key, err);
+      throw this.failure('put', key, err);
     } finally {
       body?.dispose();
     }
@@ -193,6 +202,7 @@ export class S3Store implements Store {
   async stat(key: string): Promise<ObjectInfo | null> {
     const cmd = new HeadObjectCommand({ Bucket: this.bucket, Key: this.full(key) });
     const res = await this.send('stat', key, () => this.client.send(cmd));
+    if (!res && !this.proven) await this.prove(key);
     if (!res) return null;
     return {
       key,
@@ -235,7 +245,7 @@ export class S3Store implements Store {
   private async deleteBatch(keys: string[]): Promise<void> {
     const Delete = { Objects: keys.map((Key) => ({ Key })), Quiet: true };
     const cmd = new DeleteObjectsCommand({ Bucket: this.bucket, Delete });
-    const res = await this.send('delete', keys[0], () => this.client.send(cmd));
+    const res = await this.send('delete', this.relative(keys[0] ?? ''), () => this.client.send(cmd));
     // DeleteObjects answers 200 even when some keys failed; a missing key is not a failure.
     const failed = (res?.Errors ?? []).filter((e) => e.Code !== 'NoSuchKey');
     if (failed.length) {
@@ -251,16 +261,46 @@ export class S3Store implements Store {
   }
 
   /**
-   * Sends one command; "no such key" becomes null, any other failure a StoreError.
-   * NoSuchBucket is also a 404 and must stay an error.
+   * Sends one command. Only "this key does not exist" becomes null: a GET answered with S3's
+   * NoSuchKey error, or a HEAD's bare 404 (checked by `prove` until the endpoint has shown it
+   * is S3). Any other 404 (a PUT, a LIST, a DELETE, a GET without S3's error body, a missing
+   * bucket) is an error naming the endpoint and bucket: taken as "absent", an endpoint that
+   * answers 404 to everything would look like an empty store that accepts every write.
    */
   private async send<T>(op: string, key: string, call: () => Promise<T>): Promise<T | null> {
     try {
-      return await call();
+      const res = await call();
+      this.proven = true;
+      return res;
     } catch (err) {
-      if (isNotFound(err)) return null;
-      throw new StoreError(op, key, err);
+      const code = errorCode(err);
+      if (op === 'get' && code === 'NoSuchKey') {
+        this.proven = true;
+        return null;
+      }
+      if (op === 'stat' && httpStatus(err) === 404 && (code === 'NotFound' || code === 'NoSuchKey')) return null;
+      throw this.failure(op, key, err);
     }
+  }
+
+  /** After a HEAD's 404 on an endpoint not yet proven: one listing shows whether it is S3. */
+  private async prove(key: string): Promise<void> {
+    const cmd = new ListObjectsV2Command({ Bucket: this.bucket, Prefix: this.root ? `${this.root}/` : '', MaxKeys: 1 });
+    try {
+      await this.client.send(cmd);
+      this.proven = true;
+    } catch (err) {
+      throw this.failure('stat', key, err);
+    }
+  }
+
+  /** The StoreError for a failed request; a 404 that is not "no such key" says what it suggests. */
+  private failure(op: string, key: string, err: unknown): StoreError {
+    if (httpStatus(err) !== 404 || errorCode(err) === 'NoSuchBucket') return new StoreError(op, key, err);
+    const verb = { get: 'GET', stat: 'HEAD', list: 'LIST', delete: 'DELETE', put: 'PUT' }[op] ?? op;
+    const why = verb === 'GET' ? ' without S3\'s NoSuchKey error' : '';
+    const cause = new Error(`the endpoint answered 404 to a ${verb}${why}: is ${this.endpoint} an S3 server, and does bucket ${this.bucket} exist there?`, { cause: err });
+    return new StoreError(op, key, Object.assign(cause, { code: 'EndpointNotS3' }));
   }
 
   private full(key: string): string {
@@ -282,12 +322,6 @@ class BodyError extends Error {
 
 function httpStatus(err: unknown): number | undefined {
   return (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
-}
-
-function isNotFound(err: unknown): boolean {
-  const code = errorCode(err);
-  if (code === 'NoSuchKey' || code === 'NotFound') return true;
-  return httpStatus(err) === 404 && code !== 'NoSuchBucket';
 }
 
 function unquote(etag: string | undefined): string {
