@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import type { LocalEntry } from '../manifest/manifest.js';
 import { Clock, formatHlc, ZERO_HLC } from './hlc.js';
-import { byPath, decide, wins, type Decision } from './plan.js';
+import { beatenBy, byPath, decide, wins, withoutBeaten, type Decision } from './plan.js';
 import { sameContent, type Entry } from './record.js';
 import { bumpVV, compareVV, mergeVV, type VersionVector } from './vv.js';
 
@@ -308,6 +308,84 @@ describe('decide: properties', () => {
         }
       }),
       { numRuns: 1000 },
+    );
+  });
+});
+
+// DESIGN rule 3 merges the counters of the versions a winner beat, on the promise that the
+// winner's record tells their nodes they lost. A winner dropped unpublished takes that merge
+// back: what the node records next on the path is made from the winner's own vector, stays
+// concurrent with the versions it beat, and every node ranks them again.
+describe('a winner dropped unpublished', () => {
+  const w = file({ [A]: 1 }, A, 5); // A's winner, dropped
+  const c1 = file({ [C]: 1 }, C, 3, { digest: D2 }); // C's version, which it beat
+  const merged = mergeVV(w.vv, c1.vv);
+
+  it('beat exactly the concurrent versions ranked below it', () => {
+    assert.deepEqual(beatenBy(w, [w, c1]), [c1]);
+    assert.deepEqual(beatenBy(w, [file({ [C]: 2 }, C, 9)]), [], 'a later version beat it');
+    assert.deepEqual(beatenBy(w, [gone({ [C]: 2 }, C, 9)]), [gone({ [C]: 2 }, C, 9)], 'a modification beats a deletion');
+    assert.deepEqual(beatenBy(file({ [A]: 2, [C]: 1 }, A, 6), [c1]), [], 'one it had seen is no conflict');
+  });
+
+  it('takes back only the counters the beaten versions brought', () => {
+    const seenB = { [A]: 1, [B]: 3 };
+    assert.deepEqual(withoutBeaten(bumpVV(merged, A), w.vv, [c1], A), { [A]: 2 });
+    assert.deepEqual(withoutBeaten(bumpVV(mergeVV(seenB, c1.vv), A), seenB, [c1], A), { [A]: 2, [B]: 3 }, 'what the winner had seen stays');
+    assert.deepEqual(withoutBeaten({ [A]: 3, [C]: 2 }, w.vv, [c1], A), { [A]: 3, [C]: 2 }, "a later version of C's, seen since, stays");
+    assert.deepEqual(withoutBeaten({ [A]: 2, [C]: 1 }, { [A]: 1, [C]: 1 }, [c1], A), { [A]: 2, [C]: 1 }, 'a counter it had seen itself stays');
+  });
+
+  it("with the merge kept, the next change would overwrite the beaten version with no conflict copy", () => {
+    const edit = file(bumpVV(merged, A), A, 7, { digest: '33'.repeat(32) });
+    const d = decide('p', local(c1), [edit], C)!;
+    assert.equal(d.op, 'write');
+    assert.equal(d.keepLocal, false, 'the loss the rule repairs');
+    assert.equal(decide('p', local(c1), [gone(bumpVV(merged, A), A, 7)], C)!.op, 'delete');
+  });
+
+  it('the next edit, made from the own vector, wins everywhere and the beaten version is kept as a copy', () => {
+    const edit = file(bumpVV(withoutBeaten(merged, w.vv, [c1], A), A), A, 7, { digest: '33'.repeat(32) });
+    const onC = decide('p', local(c1), [edit], C)!;
+    assert.equal(onC.final.digest, edit.digest);
+    assert.equal(onC.keepLocal, true);
+    // A ranks the version again against its own edit: the edit stays, the vectors merge.
+    const onA = decide('p', local(edit), [c1], A)!;
+    assert.equal(onA.op, 'record');
+    assert.deepEqual(onA.final.vv, mergeVV(edit.vv, c1.vv));
+    assert.deepEqual(onC.final.vv, onA.final.vv);
+  });
+
+  it("the next deletion, made from the own vector, loses to the beaten modification everywhere", () => {
+    const del = gone(bumpVV(withoutBeaten(merged, w.vv, [c1], A), A), A, 7);
+    const onC = decide('p', local(c1), [del], C)!;
+    assert.equal(onC.op, 'record');
+    assert.equal(onC.final.digest, D2);
+    // A deleted the file; ranked again, C's version comes back to its disk.
+    const onA = decide('p', local(del, null), [c1], A)!;
+    assert.equal(onA.op, 'write');
+    assert.equal(onA.final.digest, D2);
+    assert.deepEqual(onC.final.vv, onA.final.vv);
+  });
+
+  it('whatever the clocks and the next change, both nodes end with the same state and keep every version', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 50 }), fc.integer({ min: 0, max: 50 }), fc.boolean(), fc.integer({ min: 1, max: 50 }), (cAt, wGap, deletes, nextGap) => {
+        const cv = file({ [C]: 1 }, C, cAt, { digest: D2 });
+        const wv = file({ [A]: 1 }, A, cAt + wGap); // A's version, scanned before C's arrived
+        if (!wins(wv, cv)) return;
+        const own = withoutBeaten(mergeVV(wv.vv, cv.vv), wv.vv, beatenBy(wv, [cv]), A);
+        // A's clock has seen C's record: its next change is later than both.
+        const at = cAt + wGap + nextGap;
+        const next = deletes ? gone(bumpVV(own, A), A, at) : file(bumpVV(own, A), A, at, { digest: '33'.repeat(32) });
+        const onC = decide('p', local(cv), [next], C);
+        const onA = decide('p', local(next, deletes ? null : 'st'), [cv], A)!;
+        const endC = onC ? onC.final : cv;
+        assert.deepEqual([endC.kind, endC.digest, endC.vv], [onA.final.kind, onA.final.digest, onA.final.vv]);
+        // C's version survives: as the file, or as C's conflict copy.
+        assert.ok(endC.digest === D2 || onC?.keepLocal === true);
+      }),
+      { numRuns: 500 },
     );
   });
 });

@@ -1,6 +1,6 @@
 import type { LocalEntry } from '../manifest/manifest.js';
 import { sameContent, sameState, type Entry } from './record.js';
-import { compareVV, mergeVV } from './vv.js';
+import { compareVV, mergeVV, sortVV, type VersionVector } from './vv.js';
 
 /** A path's state as decided: the winner, and the live concurrent versions still in play. */
 export type Resolved = Entry & { versions?: Entry[] };
@@ -90,6 +90,33 @@ export function decide(path: string, local: LocalEntry | undefined, incoming: En
   return { path, local, final, op, keepLocal: keepLocal && op !== 'record' };
 }
 
+/**
+ * The versions among `versions` that `winner` beat under rule 3: concurrent with it and
+ * ranked below it. Their counters were merged into the path's vector on the promise that the
+ * winner's record tells their nodes they lost.
+ */
+export function beatenBy(winner: Entry, versions: Entry[]): Entry[] {
+  return versions.filter((v) => !sameVersion(v, winner) && compareVV(v.vv, winner.vv) === 'concurrent' && wins(winner, v));
+}
+
+/**
+ * `vv` without what only `beaten` brought into it, for when the winner that beat them is
+ * dropped unpublished: each of their nodes' counters goes back to what the winner itself had
+ * seen (`seen`, its own vector), unless a later version of that node raised it further (that
+ * one came on its own merits). This node's counter stays: it numbers this node's changes.
+ */
+export function withoutBeaten(vv: VersionVector, seen: VersionVector, beaten: Entry[], me: string): VersionVector {
+  const taken = beaten.reduce<VersionVector>((acc, v) => mergeVV(acc, v.vv), {});
+  const out = { ...vv };
+  for (const [node, n] of Object.entries(taken)) {
+    const had = seen[node] ?? 0;
+    if (node === me || out[node] !== n || had >= n) continue;
+    if (had > 0) out[node] = had;
+    else delete out[node];
+  }
+  return sortVV(out);
+}
+
 /** The live versions a manifest entry stands for (the entry itself unless it kept more). */
 function liveVersions(e: LocalEntry): Entry[] {
   if (e.versions) return e.versions;
@@ -97,7 +124,7 @@ function liveVersions(e: LocalEntry): Entry[] {
 }
 
 /** One record is one (hlc, author): the same version, whatever vector it is stored with. */
-function sameVersion(a: Entry, b: Entry): boolean {
+export function sameVersion(a: Entry, b: Entry): boolean {
   return a.hlc === b.hlc && a.author === b.author && a.kind === b.kind;
 }
 

@@ -7,12 +7,12 @@ import { DigestMismatchError, LARGE_CHUNK, VerifyStream } from '../fsutil/hash.j
 import { Progress } from '../log/progress.js';
 import { mapLimit } from '../util/pool.js';
 import type { SetContext } from './context.js';
+import { promisesKept, takeBack, type Queued } from './conflict.js';
 import { encodeHead, type Head } from './head.js';
 import { BLOBS_PREFIX, headKey, segmentKey } from './layout.js';
 import { META, metaNumber } from './outbox.js';
-import { recordJson, type Entry } from './record.js';
+import type { Entry } from './record.js';
 import { encodeSegment } from './segment.js';
-import { compareVV, mergeVV, sortVV } from './vv.js';
 
 const UPLOADS_IN_FLIGHT = 8;
 /** Above this many blobs to upload, listing what the store has first saves requests. */
@@ -43,7 +43,10 @@ export async function publishOutbox(ctx: SetContext): Promise<number> {
   }
   const last = segments.at(-1)!.seq;
   await writeHead(ctx, last);
-  ctx.manifest.transaction(() => ctx.manifest.clearOutboxThrough(last));
+  ctx.manifest.transaction(() => {
+    ctx.manifest.clearOutboxThrough(last);
+    promisesKept(ctx);
+  });
   ctx.stats.published += published;
   return published;
 }
@@ -86,53 +89,33 @@ async function storeBlobs(ctx: SetContext, seq: number): Promise<void> {
   }
   if (lost.length === 0) return;
   ctx.manifest.transaction(() => {
-    const unmerged = new Set<string>();
+    const repaired = new Set<string>();
     for (const { idx, entry } of rows) {
       if (entry.kind !== 'file' || !lost.includes(entry.digest!)) continue;
       ctx.manifest.dropOutboxRecord(seq, idx);
       ctx.manifest.setStat(entry.path, null);
-      if (!unmerged.has(entry.path)) {
-        unmerged.add(entry.path);
-        unmergeAfter(ctx, entry, seq, idx);
+      // A dropped winner breaks rule 3's promise to the versions it beat (see takeBack).
+      if (!repaired.has(entry.path)) {
+        repaired.add(entry.path);
+        takeBack(ctx, entry, () => queuedAfter(ctx, seq, idx, entry.path));
       }
       ctx.log.info({ path: entry.path }, 'file changed while publishing; it is published next cycle');
     }
   });
 }
 
-/**
- * A dropped record may have won a conflict on this node: rule 3 then merged the losing
- * version's counters into the path's vector, on the promise that this record tells the
- * loser's node it lost. Dropped, it never will; a later change of the path queued here,
- * carrying those counters, would look like an edit of the losing version itself, and its
- * node would replace that version with no conflict copy. So this node's later queued
- * modifications of the path (and its entry, when it is one of them) go back to what the
- * dropped record itself had seen, plus their own counter: they stay concurrent with the
- * version the dropped one beat, which is ranked again everywhere and kept as a conflict
- * copy by its node. Deletions keep their vector: made concurrent, the deleted winner's
- * losers would come back on the nodes that hold them and not on this one.
- */
-function unmergeAfter(ctx: SetContext, dropped: Entry, seq: number, idx: number): void {
-  // What the dropped record had seen of other nodes; each later record keeps its own counter.
-  const seen = { ...dropped.vv };
-  delete seen[ctx.nodeId];
+/** The outbox records of `path` queued after (seq, idx), in order. */
+function queuedAfter(ctx: SetContext, seq: number, idx: number, path: string): Queued[] {
+  const out: Queued[] = [];
   for (const { seq: s } of ctx.manifest.outboxSegments()) {
     if (s < seq) continue;
     for (const row of ctx.manifest.outboxRecords(s)) {
       if (s === seq && row.idx <= idx) continue;
-      const r = JSON.parse(row.record) as Entry;
-      if (r.path !== dropped.path || r.author !== ctx.nodeId || r.kind === 'deleted') continue;
-      const vv = sortVV({ ...seen, [ctx.nodeId]: r.vv[ctx.nodeId]! });
-      if (compareVV(vv, r.vv) === 'equal') continue;
-      ctx.manifest.setOutboxRecord(s, row.idx, recordJson({ ...r, vv }));
-      const local = ctx.manifest.getEntry(r.path);
-      if (local && local.hlc === r.hlc && local.author === r.author) {
-        // Live versions received since stay merged: this record will reach their nodes.
-        const others = (local.versions ?? []).filter((v) => v.hlc !== r.hlc || v.author !== r.author);
-        ctx.manifest.putEntry({ ...local, vv: others.reduce((acc, v) => mergeVV(acc, v.vv), vv) }, local.stat);
-      }
+      const entry = JSON.parse(row.record) as Entry;
+      if (entry.path === path) out.push({ seq: s, idx: row.idx, entry });
     }
   }
+  return out;
 }
 
 /** Whether the blob must be stored: not known stored, or stored long ago and so near collection. */

@@ -2,7 +2,7 @@ import { renameSync } from 'node:fs';
 import { join } from 'node:path';
 import type { SetContext } from './context.js';
 import { SafetyError } from './context.js';
-import { conflictPath } from './conflict.js';
+import { conflictPath, notePromises, rankAgain } from './conflict.js';
 import { diskMatches, diskState } from './disk.js';
 import { recordChanges } from './outbox.js';
 import { byPath, decide, type Decision } from './plan.js';
@@ -27,6 +27,10 @@ export async function planRecords(ctx: SetContext, received: Entry[], opts: Plan
   for (const r of received) ctx.clock.observe(r.hlc);
   // What this node's `exclude` keeps out is node-local: never written from remote.
   const incoming = byPath(received.filter((r) => !ctx.excluded(r.path, r.kind === 'dir')));
+  // Versions whose merge a dropped winner took back meet the path's local state again.
+  for (const [path, versions] of rankAgain(ctx)) {
+    if (!ctx.excluded(path, false)) incoming.set(path, [...versions, ...(incoming.get(path) ?? [])]);
+  }
   const dirty: string[] = [];
   for (const path of incoming.keys()) {
     if (!diskMatches(ctx.manifest.getEntry(path), diskState(ctx.set.path, path))) dirty.push(path);
@@ -41,6 +45,7 @@ export async function planRecords(ctx: SetContext, received: Entry[], opts: Plan
     const d = decide(path, ctx.manifest.getEntry(path), records, ctx.nodeId);
     if (d) decisions.push(d);
   }
+  notePromises(ctx, decisions);
   // A node that has never synced is replaying history, not losing local data.
   const deleting = decisions.filter((d) => d.op === 'delete' && !opts.forced?.has(d.path)).length;
   if (!opts.fresh) checkDeletions(ctx, deleting, ctx.manifest.liveCount(), opts, 'apply');

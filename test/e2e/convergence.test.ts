@@ -521,5 +521,78 @@ for (const server of servers('convergence')) {
         await proxy.stop();
       }
     });
+
+    // The same dropped winner, with what comes next on the path recorded at other moments.
+    // A's winning version is dropped unpublished, then A's file is edited again or deleted,
+    // with that change scanned in the same run as the drop ("queued") or only by the next run
+    // ("scanned after": the change lands between the drop run's scan and its publish). The
+    // merge of C's counter rested on the dropped record; the next change must stay concurrent
+    // with C's version, and every node rank the two again: an edit (later) wins and C keeps its
+    // version as a conflict copy; a deletion loses to C's modification, so C's version stays
+    // the file on both nodes (A gets it back). Either way nothing is lost.
+    for (const next of ['edit', 'delete'] as const) {
+      for (const when of ['queued', 'scanned after'] as const) {
+        if (next === 'edit' && when === 'queued') continue; // the seed 100615 test above
+        it(`a version beaten by a dropped winner survives the winner's next ${next} (${when})`, { timeout: 300_000 }, async () => {
+          const proxy = await startProxy({ upstream: target.endpoint });
+          const fed = await Federation.create(target, { nodes: ['A', 'C'], endpoint: proxy.endpoint });
+          const [a, c] = fed.nodes as [FedNode, FedNode];
+          const change = () => (next === 'edit' ? writeFileSync(a.abs('index.html'), "A's page\nedited\n") : unlinkSync(a.abs('index.html')));
+          try {
+            await a.run();
+            await c.run();
+            writeFileSync(c.abs('index.html'), "C's page\n");
+            await c.run(); // publishes C's version
+            writeFileSync(a.abs('index.html'), "A's page\n");
+            // A scans its version (later than C's: it wins) and receives C's; no PUT gets through.
+            proxy.setFault((req) => (req.kind === 'put' ? { action: 'error', status: 500 } : { action: 'pass' }));
+            const failed = await a.fedsync(['run'], { timeoutMs: 120_000 });
+            proxy.setFault(undefined);
+            assert.equal(failed.code, 1, `A's run should fail at publishing:\n${failed.stderr}`);
+            assert.equal(readFileSync(a.abs('index.html'), 'utf8'), "A's page\n", "A's version won on A");
+            const dropsBefore = a.logLines().filter((l) => l.msg === 'file changed while publishing; it is published next cycle').length;
+            if (when === 'queued') {
+              change();
+              await a.run(); // scans the change, then drops the winner at publishing
+            } else {
+              // The change lands after this run's scan (at its listing of heads) and before its
+              // publish: the winner is dropped with nothing queued after it.
+              let changed = false;
+              proxy.setFault((req) => {
+                if (!changed && req.kind === 'list' && (req.query.prefix ?? '').includes('heads/')) {
+                  changed = true;
+                  change();
+                }
+                return { action: 'pass' };
+              });
+              await a.run();
+              proxy.setFault(undefined);
+              assert.ok(changed, "A's run listed no heads");
+              await a.run(); // scans the change
+            }
+            const drops = a.logLines().filter((l) => l.msg === 'file changed while publishing; it is published next cycle').length;
+            assert.equal(drops - dropsBefore, 1, "A's winning record was not dropped");
+            await c.run();
+            await a.run();
+            await c.run();
+            for (const n of [a, c]) {
+              if (next === 'edit') {
+                assertConflictCopy(n, "C's page\n", "C's version");
+                assert.equal(readFileSync(n.abs('index.html'), 'utf8'), "A's page\nedited\n", `${n.name}: A's edit`);
+              } else {
+                assert.equal(existsSync(n.abs('index.html')) ? readFileSync(n.abs('index.html'), 'utf8') : '(absent)', "C's page\n", `${n.name}: C's version, which beats a concurrent deletion`);
+              }
+            }
+            assertTreesEqual([
+              { name: 'A', tree: a.snapshot() },
+              { name: 'C', tree: c.snapshot() },
+            ]);
+          } finally {
+            await fed.close();
+            await proxy.stop();
+          }
+        });
+      }
+    }
   });
 }
