@@ -138,7 +138,8 @@ for (const backend of backends('garbage collection order', { file: false })) {
           });
           const out = (await a.ok(['housekeep'])).stdout.trim();
           proxyA.setFault(undefined);
-          t.diagnostic(`leader ${a.name}: ${out}; ${b.name} meanwhile: ${bOut}`);
+          const gc = a.logLines().filter((l) => l.msg === 'deleted unreferenced blobs and bundles');
+          t.diagnostic(`leader ${a.name}: ${out}; ${b.name} meanwhile: ${bOut}; collection: ${JSON.stringify(gc.at(-1) ?? null)}`);
           assert.match(out, /as leader/);
           assert.ok(fired(), `the leader's housekeeping never reached the point "${at}"`);
           assert.ok((await fed.list('blobs/')).some((o) => o.key === x), `the refreshed blob ${x} was deleted`);
