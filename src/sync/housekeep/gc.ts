@@ -82,7 +82,8 @@ export async function collectGarbage(ctx: SetContext, listing: GarbageListing, k
       bundles: listing.bundles.filter((o) => !refs.bundles.has(o.key) && expired(o.lastModified)),
     };
   };
-  if (candidates().blobs.length + candidates().bundles.length === 0) return;
+  const first = candidates();
+  if (first.blobs.length + first.bundles.length === 0) return;
   // Last, the snapshots once more: one written meanwhile (another leader's) may name some.
   const later = (await listSnapshots(ctx.store)).filter((n) => !refs.snapshots.has(n));
   if (!(await readSnapshots(ctx, later, refs))) return;
