@@ -79,9 +79,10 @@ async function storeBlobs(ctx: SetContext, seq: number): Promise<void> {
           return;
         }
       }
-      // A crash after an upload and before it was noted leaves the blob stored already.
-      if (await ctx.store.stat(ctx.blobKey(digest))) ctx.manifest.addBlob(digest);
-      else lost.push(digest);
+      // A crash after an upload and before it was noted leaves the blob stored already. One
+      // stored too long ago counts as missing: nothing here can store it again to refresh it.
+      const found = await ctx.store.stat(ctx.blobKey(digest));
+      if (!found || !noteStoredBlob(ctx, digest, found.lastModified)) lost.push(digest);
       progress.tick(1, 0);
     });
   } finally {
@@ -124,6 +125,19 @@ function needsUpload(ctx: SetContext, digest: string): boolean {
 }
 
 /**
+ * Notes a blob found in the store with the date the store gave it (never later than now),
+ * when that is recent enough to count as stored; false when it is not: collection may take it
+ * before a segment naming it is seen, so it must be stored again (refreshed) first.
+ */
+function noteStoredBlob(ctx: SetContext, digest: string, at: Date): boolean {
+  const now = Date.now();
+  const storedAt = Math.min(at.getTime(), now);
+  if (storedAt <= now - ctx.set.gcGrace / 2) return false;
+  ctx.manifest.addBlob(digest, storedAt);
+  return true;
+}
+
+/**
  * When many blobs are to be stored, learns which of them the store already has (another node
  * published the same content, or a run crashed after uploading) with one listing of
  * `blobs/` instead of a request per blob. One listing for all the unstored segments: listing
@@ -141,14 +155,13 @@ async function learnStoredBlobs(ctx: SetContext, unstored: { seq: number; count:
     }
   }
   if (wanted.size < LIST_BLOBS_ABOVE) return;
-  const now = Date.now();
-  const found: [string, number][] = [];
+  const found: [string, Date][] = [];
   for await (const o of ctx.store.list(BLOBS_PREFIX)) {
     const digest = wanted.get(o.key);
-    if (digest && now - o.lastModified.getTime() < ctx.set.gcGrace / 2) found.push([digest, o.lastModified.getTime()]);
+    if (digest) found.push([digest, o.lastModified]);
   }
   ctx.manifest.transaction(() => {
-    for (const [digest, at] of found) ctx.manifest.addBlob(digest, at);
+    for (const [digest, at] of found) noteStoredBlob(ctx, digest, at);
   });
 }
 

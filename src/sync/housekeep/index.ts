@@ -5,7 +5,8 @@ import { META, metaNumber } from '../outbox.js';
 import { buildBundles } from './bundles.js';
 import { readMembers } from './leader.js';
 import { newestCovering, pruneBound, prunedThrough, snapshotCursors } from './coverage.js';
-import { collectGarbage, listJournals, pruneSegments, pruneSnapshots } from './prune.js';
+import { collectGarbage, listGarbage, newestOf, storeNow } from './gc.js';
+import { listJournals, pruneSegments, pruneSnapshots } from './prune.js';
 import { encodeSnapshot, listSnapshots, loadSnapshot, snapshotKey, snapshotName, type Snapshot } from './snapshot.js';
 import { MARKER_DIR } from '../record.js';
 
@@ -73,12 +74,15 @@ export async function housekeep(ctx: SetContext, opts: { force?: boolean } = {})
       names = [...names, newest.name];
     }
     if (newest) {
+      // Blobs first: every reference (journals, snapshots, bundles) is read after this listing.
+      const garbage = await step('housekeep: list blobs', () => listGarbage(ctx));
       const journals = await step('housekeep: list journals', () => listJournals(ctx));
+      const storeTime = storeNow(now, members.newest, garbage.newest, newestOf(journals));
       const cursors = await step('housekeep: read snapshot cursors', () => snapshotCursors(ctx, names, [newest!]));
       const covering = newestCovering(names, cursors, prunedThrough(journals, members.heads));
       const kept = await step('housekeep: prune snapshots', () => pruneSnapshots(ctx, names, now, covering));
-      const segments = await step('housekeep: prune journals', () => pruneSegments(ctx, members, journals, pruneBound(kept, cursors), now));
-      await step('housekeep: collect garbage', () => collectGarbage(ctx, kept, segments, now));
+      const segments = await step('housekeep: prune journals', () => pruneSegments(ctx, members, journals, pruneBound(kept, cursors), storeTime));
+      await step('housekeep: collect garbage', () => collectGarbage(ctx, garbage, kept, segments, storeTime));
     }
   }
   ctx.manifest.setMeta(HOUSEKEEP_AT, now);

@@ -8,6 +8,8 @@ export interface Members {
   live: Head[];
   /** The live node with the smallest id that applies remote changes (it can snapshot). */
   leader: string | null;
+  /** The newest date the store gave a head (ms, the store's clock; 0 when none). */
+  newest: number;
 }
 
 /**
@@ -17,7 +19,9 @@ export interface Members {
  */
 export async function readMembers(ctx: SetContext, now = Date.now()): Promise<Members> {
   const heads: Head[] = [];
+  let newest = 0;
   for await (const o of ctx.store.list(HEADS_PREFIX)) {
+    newest = Math.max(newest, o.lastModified.getTime());
     const node = headNode(o.key);
     if (!node) continue;
     try {
@@ -32,5 +36,5 @@ export async function readMembers(ctx: SetContext, now = Date.now()): Promise<Me
   const candidates = live.filter((h) => h.role !== 'publish').map((h) => h.node);
   if (ctx.set.role !== 'publish' && !candidates.includes(ctx.nodeId)) candidates.push(ctx.nodeId);
   candidates.sort();
-  return { heads, live, leader: candidates[0] ?? null };
+  return { heads, live, leader: candidates[0] ?? null, newest };
 }
