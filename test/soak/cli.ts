@@ -1,8 +1,8 @@
 // `npm run test:soak -- [--trials N] [--seed S] [--nodes K] [--ops N] [--jobs J] [--rgw]
-//  [--kinds a,b | --without-kinds a,b] [--watch-minutes M]`: as many soak trials as wanted
+//  [--kinds a,b | --without-kinds a,b] [--verbose] [--watch-minutes M]`: as many soak trials as wanted
 // (seeds S, S+1, ...; S random unless given), then one summary line. --kinds allows only the
 // kinds listed (kinds.ts), each per-trial kind among them in every trial, to isolate it;
-// --without-kinds leaves those out. With --watch-minutes, the watch daemon soak
+// --without-kinds leaves those out; --verbose prints every trial's op log. With --watch-minutes, the watch daemon soak
 // (watch-soak.ts) runs after them. Exits 1 when any trial had a violation.
 import { parseArgs } from 'node:util';
 import { faketimeLib } from '../support/faketime.js';
@@ -20,6 +20,7 @@ const { values } = parseArgs({
     jobs: { type: 'string', default: '2' },
     rgw: { type: 'boolean', default: false },
     kinds: { type: 'string' },
+    verbose: { type: 'boolean', default: false },
     'without-kinds': { type: 'string' },
     'watch-minutes': { type: 'string', default: '0' },
   },
@@ -48,7 +49,8 @@ try {
       const r = await runTrial(server.target, seed, options);
       results.push(r);
       console.log(describeTrial(r));
-      if (r.violations.length) console.log(`  ${r.violations.join('\n  ')}\n  op log:\n    ${r.log.join('\n    ')}`);
+      if (r.violations.length) console.log(`  ${r.violations.join('\n  ')}`);
+      if (r.violations.length || values.verbose) console.log(`  op log:\n    ${r.log.join('\n    ')}`);
     }
   };
   await Promise.all(Array.from({ length: Math.max(1, Number(values.jobs)) }, worker));

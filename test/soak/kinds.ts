@@ -100,9 +100,10 @@ export function drawPlan(seed: number, nodes: number, ops: number, filter: KindF
   const exclude = r.chance(RATES.exclude);
   // Rank 0 (the smallest id: the housekeeping leader) always excludes, the others at random.
   const patterns = Array.from({ length: nodes }, (_, i) => (i === 0 || r.chance(0.5) ? r.pick(EXCLUDES) : []));
-  const plantAtOp = op(1, Math.ceil(ops / 2));
+  // What the excluding nodes keep out is written before the late node joins.
+  const plantAtOp = op(1, Math.ceil(ops / 3));
   const joinDraw = r.next();
-  const joinAtOp = op(Math.ceil(ops / 3), ops);
+  const joinAtOp = op(Math.ceil(ops / 3) + 1, ops);
   const joinPatterns = r.chance(0.3) ? r.pick(EXCLUDES) : [];
   const blackout = r.chance(RATES.blackout);
   const blackouts = Array.from({ length: r.int(1, 3) }, (): Blackout => ({
@@ -128,13 +129,14 @@ export function drawPlan(seed: number, nodes: number, ops: number, filter: KindF
   const joinOn = nodes >= 3 && allowed(filter, 'join', joinDraw < (excludeOn ? RATES.joinWithExclude : RATES.join));
   const initial = joinOn ? nodes - 1 : nodes;
   // Someone must publish what the excluding nodes keep out: at least one initial node excludes nothing.
+  const atOnce = parallelNodes.filter((i) => i < initial);
   if (excludeOn && patterns.slice(0, initial).every((p) => p.length)) patterns[initial - 1] = [];
   return {
     exclude: excludeOn ? { patterns, plantAtOp } : null,
     join: joinOn ? { atOp: joinAtOp, patterns: excludeOn ? joinPatterns : [] } : null,
     blackouts: allowed(filter, 'blackout', blackout) ? blackouts : [],
     rollback: ops >= 4 && allowed(filter, 'rollback', rollback) ? { node: rollbackNode % initial, copyAtOp, revertAtOp } : null,
-    parallelInit: allowed(filter, 'parallel-init', parallel) ? { nodes: parallelNodes.filter((i) => i < initial), passphrase } : null,
+    parallelInit: allowed(filter, 'parallel-init', parallel) ? { nodes: atOnce.length >= 2 ? atOnce : [0, 1], passphrase } : null,
     clone: allowed(filter, 'clone', clone) ? { node: cloneNode % initial, atOp: cloneAtOp } : null,
     publishEdits: allowed(filter, 'publish-edit', publishEdit) ? publishEdits : [],
   };

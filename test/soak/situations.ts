@@ -3,8 +3,9 @@
 //
 // - exclude: some nodes exclude `secret.php` and/or `private/`, the housekeeping leader (the
 //   smallest id) always among them; a node that excludes nothing writes both early on;
-// - join: one node is not initialised with the others, and joins later (init, run), in pruning
-//   trials from a snapshot;
+// - join: one node is not initialised with the others, and joins later (init, run); in exclude
+//   trials the leader housekeeps just before, so in pruning trials the joiner starts from the
+//   snapshot an excluding leader wrote;
 // - blackout: the next blob or segment uploaded after a point reads 404 (GET and HEAD) for a
 //   number of requests and a time, as on a lagging replica, then reads again;
 // - rollback: a node's root and state dir are copied between two commands; later, after a run
@@ -19,7 +20,7 @@ import { execFileSync } from 'node:child_process';
 import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import ignore from 'ignore';
-import { FedNode, snapshotTree, type CommandResult, type Federation } from '../e2e/harness.js';
+import { FedNode, sleep, snapshotTree, type CommandResult, type Federation } from '../e2e/harness.js';
 import type { Fault, FaultHook, ProxyRequest } from '../support/proxy.js';
 import { noSituations, type Blackout, type Plan, type SituationCounts } from './kinds.js';
 import type { World } from './world.js';
@@ -214,6 +215,12 @@ export class Situations {
 
   private async join(hooks: TrialHooks, w: World): Promise<void> {
     const n = [...this.pending][0]!;
+    if (this.plan.exclude) {
+      // The leader, which excludes, housekeeps (a snapshot, and with history 1s pruning) first.
+      const leader = [...hooks.online()].sort((a, b) => (a.id < b.id ? -1 : 1))[0]!;
+      await sleep(1100);
+      await hooks.command(leader, ['housekeep']);
+    }
     this.patterns.set(n, this.plan.join!.patterns);
     this.configure(n);
     w.note(`${n.name} joins${this.plan.join!.patterns.length ? `, excluding ${JSON.stringify(this.plan.join!.patterns)}` : ''}`);
