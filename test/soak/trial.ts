@@ -152,14 +152,16 @@ export async function runTrial(target: S3Target, seed: number, options: TrialOpt
   const online = () => fed.nodes.filter((n) => !offline.has(n) && !situations.pending.has(n));
 
   /** Runs a command, maybe killing it at the proxy's K-th request or after a delay. */
-  const command = async (n: FedNode, args: string[], kill: { atRequest?: number; delayMs?: number } | null, hook: FaultHook = faulty): Promise<CommandResult> => {
+  // The hook between commands: faults while operations run, none in quiescence.
+  let between: FaultHook | undefined = faulty;
+  const command = async (n: FedNode, args: string[], kill: { atRequest?: number; delayMs?: number } | null, hook = between): Promise<CommandResult> => {
     const running = n.spawn(args, { timeoutMs: 120_000 });
     let seen = 0;
     let timer: NodeJS.Timeout | undefined;
     if (kill?.atRequest !== undefined) {
       proxy.setFault((req) => {
         if (++seen === kill.atRequest) running.kill('SIGKILL');
-        return hook(req);
+        return hook?.(req);
       });
     } else {
       proxy.setFault(hook);
@@ -167,7 +169,7 @@ export async function runTrial(target: S3Target, seed: number, options: TrialOpt
     }
     const r = await running.done;
     clearTimeout(timer);
-    proxy.setFault(faulty);
+    proxy.setFault(between);
     if (kill) {
       result.kills++;
       if (r.signal === 'SIGKILL') {
@@ -250,6 +252,7 @@ export async function runTrial(target: S3Target, seed: number, options: TrialOpt
     }
 
     // Quiescence: faults off, offsets kept, everyone back, three rounds.
+    between = undefined;
     proxy.setFault(undefined);
     offline.clear();
     w.note('--- quiescence ---');
