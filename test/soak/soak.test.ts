@@ -1,5 +1,6 @@
 // The CI slice of the randomized convergence soak (trial.ts): 50 small trials with fixed
-// seeds, three nodes each, on s3rver behind a fault proxy. Each trial prints its seed;
+// seeds, three nodes each, on s3rver behind a fault proxy, with every kind of trouble at its
+// usual rate (the situations of situations.ts included). Each trial prints its seed;
 // FEDSYNC_SOAK_SEED=n replays that one trial (also with `npm run test:soak -- --seed n`).
 // FEDSYNC_SOAK_RGW=1 runs them on the Ceph RGW of test/support/rgw.sh instead.
 import assert from 'node:assert/strict';
@@ -29,7 +30,8 @@ describe('soak: randomized convergence under faults, kills and clock skew', { co
 
   const replay = replaySeed();
   for (const seed of replay === null ? SEEDS : [replay]) {
-    it(`trial seed ${seed}`, { timeout: 180_000 }, async (t) => {
+    // A trial with several situations (a clone is a fourth node) runs more commands.
+    it(`trial seed ${seed}`, { timeout: 300_000 }, async (t) => {
       console.log(`# soak trial seed ${seed} (replay: FEDSYNC_SOAK_SEED=${seed} node test/run.mjs test/soak/soak)`);
       const r = await runTrial(server.target, seed, { ...CI_TRIAL, skew: CI_TRIAL.skew && faketimeLib() !== null });
       t.diagnostic(describeTrial(r));

@@ -5,16 +5,21 @@
 // after a delay; store faults at `faultRate`; nodes going offline and coming back; clock
 // offsets of up to an hour per node (libfaketime). Then quiescence (faults off, offsets kept,
 // every node back, two or three rounds of `run` on every node) and the oracle (oracle.ts).
+// Besides, in some trials, the situations of situations.ts (per-node exclude, a late join,
+// objects reading 404 for a while, a rollback, parallel init, a clone, an edit while a
+// publish fails), planned from the seed by kinds.ts; `kinds` allows or isolates any kind.
 //
 // Every choice comes from the seed: operations, kill points, offsets, and which requests
 // fault (faults.ts). What a seed cannot fix is timing: a kill after a delay lands wherever
 // the process happens to be, which decides what later operations find on the disks.
 import { randomFaults, type FaultCounts } from '../support/faults.js';
 import { faketimeEnv } from '../support/faketime.js';
-import { startProxy } from '../support/proxy.js';
+import { startProxy, type FaultHook } from '../support/proxy.js';
 import type { S3Target } from '../support/s3.js';
-import { diffTrees, Federation, Rng, sleep, type CommandResult, type FedNode } from '../e2e/harness.js';
-import { checkOracle, plantSentinel } from './oracle.js';
+import { Federation, Rng, sleep, type CommandResult, type FedNode } from '../e2e/harness.js';
+import { allowed, describeSituations, drawPlan, type KindFilter, type SituationCounts } from './kinds.js';
+import { checkOracle, divergences, plantSentinel } from './oracle.js';
+import { Situations, type TrialHooks } from './situations.js';
 import { World } from './world.js';
 
 export interface TrialOptions {
@@ -24,6 +29,8 @@ export interface TrialOptions {
   faultRate: number;
   /** Give nodes clock offsets (needs libfaketime). */
   skew: boolean;
+  /** Which kinds of trouble may happen (default: all, each at its rate). */
+  kinds?: KindFilter;
 }
 
 export const CI_TRIAL: TrialOptions = { nodes: 3, ops: 10, faultRate: 0.05, skew: true };
@@ -48,6 +55,8 @@ export interface TrialResult {
   rounds: number;
   /** Whether this trial's housekeeping prunes (history 1s) or keeps (history 1h). */
   pruning: boolean;
+  /** What the situations of situations.ts did. */
+  situations: SituationCounts;
   violations: string[];
   log: string[];
   ms: number;
@@ -64,11 +73,6 @@ const DURATIONS = { snapshot_every: '1s', gc_grace: '2s', node_timeout: '4s', he
 // (`fedsync doctor` fails a clock 30 s off; the default node_timeout is 7 days), so skewed
 // trials test ordering and signatures under skew, and the others test what a silent node does.
 const SKEWED = { node_timeout: '3h' };
-
-function treesAgree(fed: Federation): boolean {
-  const [first, ...rest] = fed.nodes.map((n) => n.snapshot());
-  return rest.every((t) => diffTrees(first!, t).length === 0);
-}
 
 /** How a command ended, for the op log. */
 function ending(r: CommandResult): string {
@@ -93,29 +97,36 @@ export async function runTrial(target: S3Target, seed: number, options: TrialOpt
   const rng = new Rng(seed);
   const names = NAMES.slice(0, options.nodes);
   const skew = new Map<string, number>();
-  if (options.skew && rng.chance(0.7)) {
+  const on = (kind: Parameters<typeof allowed>[1], drawn: boolean) => allowed(options.kinds, kind, drawn);
+  if (options.skew && on('skew', rng.chance(0.7))) {
     for (const n of names) if (rng.chance(0.6)) skew.set(n, rng.int(-60, 60) * 60_000 + rng.int(0, 59) * 1000);
     // At least one offset beyond SigV4's 15 minutes, which the SDK must correct for.
     if (![...skew.values()].some((s) => Math.abs(s) > 15 * 60_000)) skew.set(rng.pick(names), rng.pick([-1, 1]) * rng.int(16, 60) * 60_000);
   }
-  const pruning = rng.chance(0.5);
+  const pruning = on('pruning', rng.chance(0.5));
+  const plan = drawPlan(seed, names.length, options.ops, options.kinds);
   const proxy = await startProxy({ upstream: target.endpoint });
   const fed = await Federation.create(target, {
     nodes: names,
     endpoint: proxy.endpoint,
+    init: false, // situations.ts: some at once, the late joiner later
     // A random delete may remove most of a small tree; that rail has its own tests.
     sync: { max_delete: '100%', history: pruning ? '1s' : '1h', ...DURATIONS, ...(skew.size ? SKEWED : {}) },
     nodeEnv: Object.fromEntries([...skew].map(([n, ms]) => [n, faketimeEnv(ms)])),
   });
   const sentinel = plantSentinel(fed, `seed ${seed}\n`);
+  const situations = new Situations(fed, plan, proxy.endpoint);
 
-  const ids = new Map(fed.nodes.map((n) => [n.id, n.name]));
-  const stable = (key: string) => key.replace(/[a-z2-7]{26}/g, (id) => ids.get(id) ?? id);
-  const faults = randomFaults(seed, options.faultRate, stable);
+  const ids = () => new Map(fed.nodes.map((n) => [n.id, n.name]));
+  const stable = (key: string) => key.replace(/[a-z2-7]{26}/g, (id) => ids().get(id) ?? id);
+  const faults = randomFaults(seed, on('faults', true) ? options.faultRate : 0, stable);
+  // The usual hook: objects blacked out read 404, the rest faults at random.
+  const faulty: FaultHook = (req) => situations.hook(req) ?? faults.hook(req);
   // Two streams: the schedule (offsets, which operation on which node, cycles, kills) and the
   // choices inside operations (which file, what content). Those depend on what is on the
   // disks, which timing can change; kept apart, the schedule replays exactly regardless.
-  const w = new World(new Rng(seed ^ 0x5eed5eed), skew);
+  // (The situations have a third, kinds.ts.)
+  const w = new World(new Rng(seed ^ 0x5eed5eed), skew, Situations.moreNames(plan));
   const result: TrialResult = {
     seed,
     options,
@@ -131,28 +142,34 @@ export async function runTrial(target: S3Target, seed: number, options: TrialOpt
     offline: 0,
     rounds: 0,
     pruning,
+    situations: situations.counts,
     violations: [],
     log: w.log,
     ms: 0,
   };
   w.note(`seed ${seed}; ${names.length} nodes; ${pruning ? 'history 1s (pruning)' : 'history 1h'}; offsets ${[...skew].map(([n, ms]) => `${n} ${ms > 0 ? '+' : ''}${Math.round(ms / 1000)}s`).join(', ') || 'none'}`);
   const offline = new Set<FedNode>();
-  const online = () => fed.nodes.filter((n) => !offline.has(n));
+  const online = () => fed.nodes.filter((n) => !offline.has(n) && !situations.pending.has(n));
 
   /** Runs a command, maybe killing it at the proxy's K-th request or after a delay. */
-  const command = async (n: FedNode, args: string[], kill: { atRequest?: number; delayMs?: number } | null): Promise<CommandResult> => {
+  // The hook between commands: faults while operations run, none in quiescence.
+  let between: FaultHook | undefined = faulty;
+  const command = async (n: FedNode, args: string[], kill: { atRequest?: number; delayMs?: number } | null, hook = between): Promise<CommandResult> => {
     const running = n.spawn(args, { timeoutMs: 120_000 });
     let seen = 0;
     let timer: NodeJS.Timeout | undefined;
     if (kill?.atRequest !== undefined) {
       proxy.setFault((req) => {
         if (++seen === kill.atRequest) running.kill('SIGKILL');
-        return faults.hook(req);
+        return hook?.(req);
       });
-    } else if (kill?.delayMs !== undefined) timer = setTimeout(() => running.kill('SIGKILL'), kill.delayMs);
+    } else {
+      proxy.setFault(hook);
+      if (kill?.delayMs !== undefined) timer = setTimeout(() => running.kill('SIGKILL'), kill.delayMs);
+    }
     const r = await running.done;
     clearTimeout(timer);
-    proxy.setFault(faults.hook);
+    proxy.setFault(between);
     if (kill) {
       result.kills++;
       if (r.signal === 'SIGKILL') {
@@ -166,6 +183,20 @@ export async function runTrial(target: S3Target, seed: number, options: TrialOpt
     return r;
   };
   const killPlan = () => (rng.chance(0.5) ? { atRequest: rng.int(1, 14) } : { delayMs: rng.int(30, 900) });
+  const kills = on('kills', true);
+  const hooks: TrialHooks = {
+    command: async (n, args, hook) => {
+      const r = await command(n, args, null, hook);
+      if (args[0] === 'run') {
+        result.runs++;
+        if (r.code === 1) result.failedRuns++;
+      }
+      return r;
+    },
+    faulty,
+    online,
+    violations: result.violations,
+  };
 
   const mutations: [number, (n: FedNode) => boolean][] = [
     [20, (n) => w.create(n)],
@@ -181,11 +212,13 @@ export async function runTrial(target: S3Target, seed: number, options: TrialOpt
   ];
 
   try {
-    proxy.setFault(faults.hook);
+    await situations.setUp(hooks, w);
+    proxy.setFault(faulty);
     for (w.op = 1; w.op <= options.ops; w.op++) {
       result.ops++;
+      await situations.beforeOp(w.op, hooks, w);
       // A node leaves for a while (its disk still changes), or one comes back.
-      if (rng.chance(0.1)) {
+      if (rng.chance(0.1) && on('offline', true)) {
         const back = [...offline];
         if (back.length && rng.chance(0.5)) {
           const n = rng.pick(back);
@@ -199,23 +232,27 @@ export async function runTrial(target: S3Target, seed: number, options: TrialOpt
         }
       }
       // Nothing to apply it to (no file yet, no empty directory): create a file instead.
-      const [mutate, on] = [rng.weighted(mutations), rng.pick(fed.nodes)];
-      if (!mutate(on)) w.create(on);
-      if (!rng.chance(0.7)) continue;
-      const n = rng.pick(online());
-      const what = rng.next();
-      if (what < 0.8) {
-        const kill = rng.chance(0.3) ? killPlan() : null;
-        const r = await command(n, ['run'], kill);
-        result.runs++;
-        if (r.code === 1) result.failedRuns++;
-      } else {
-        await command(n, ['housekeep'], rng.chance(0.4) ? killPlan() : null);
-        result.housekeeps++;
+      const [mutate, target] = [rng.weighted(mutations), rng.pick(fed.nodes)];
+      if (!mutate(target)) w.create(target);
+      if (rng.chance(0.7)) {
+        const n = rng.pick(online());
+        const what = rng.next();
+        if (what < 0.8) {
+          const kill = rng.chance(0.3) ? killPlan() : null;
+          const r = await command(n, ['run'], kills ? kill : null);
+          result.runs++;
+          if (r.code === 1) result.failedRuns++;
+        } else {
+          const kill = rng.chance(0.4) ? killPlan() : null;
+          await command(n, ['housekeep'], kills ? kill : null);
+          result.housekeeps++;
+        }
       }
+      await situations.afterOp(w.op, hooks, w);
     }
 
     // Quiescence: faults off, offsets kept, everyone back, three rounds.
+    between = undefined;
     proxy.setFault(undefined);
     offline.clear();
     w.note('--- quiescence ---');
@@ -224,14 +261,14 @@ export async function runTrial(target: S3Target, seed: number, options: TrialOpt
     // conflict copy made in round 2 by a later node reaches the earlier ones in round 3 (see
     // ../e2e/convergence.test.ts), so a third round runs only when the trees still differ.
     for (let round = 1; round <= 3; round++) {
-      if (round === 3 && treesAgree(fed)) break;
+      if (round === 3 && divergences(fed, (n) => situations.excluded(n)).length === 0) break;
       for (const n of fed.nodes) {
         const r = await command(n, ['run'], null);
         if (r.code !== 0) result.violations.push(`quiescent round ${round}: ${n.name}'s run failed with no faults: ${ending(r)}`);
       }
       result.rounds = round;
     }
-    await checkOracle(fed, w, w.rng, sentinel, result.violations);
+    await checkOracle(fed, w, w.rng, sentinel, result.violations, { excluded: (n) => situations.excluded(n), encrypted: situations.counts.encrypted });
   } catch (err) {
     result.violations.push(`trial aborted: ${(err as Error).stack ?? String(err)}`);
   } finally {
@@ -249,6 +286,7 @@ export function describeTrial(r: TrialResult): string {
     `seed ${r.seed}: ${r.options.nodes} nodes, ${r.ops} ops, ${r.runs} runs (${r.failedRuns} failed under faults), ${r.housekeeps} housekeeps, ` +
     `${r.kills} kills (${r.killsLanded} landed), ${f.total} faults (500 ×${f.error500}, 503 ×${f.error503}, reset ×${f.reset}, slow ×${f.slow}, truncated ×${f.truncate}), ` +
     `${r.skewedNodes} skewed node(s) (max ${r.maxSkewMin} min), ${r.offline} offline spell(s), ${r.pruning ? 'pruning' : 'keeping'} history, ${r.rounds} quiescent rounds; ` +
+    (describeSituations(r.situations) ? `${describeSituations(r.situations)}; ` : '') +
     `${r.violations.length} violation(s) in ${(r.ms / 1000).toFixed(1)} s`
   );
 }

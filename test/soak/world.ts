@@ -7,6 +7,7 @@
 // of every file it writes there to real time plus that node's offset, as that machine's kernel
 // would, so "modified within settle" means the same on every node.
 import { appendFileSync, chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmdirSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { listRoot, pickDirMove, sha256, type FedNode, type Rng } from '../e2e/harness.js';
 
 const DIRS = ['docs', 'img', 'café', 'with space', 'a', '日本'];
@@ -25,12 +26,19 @@ export class World {
   readonly written = new Map<string, Written>();
   readonly destroyed = new Map<string, string>();
   op = 0;
+  private readonly files: string[];
+  private readonly dirs: string[];
 
   constructor(
     readonly rng: Rng,
     /** Clock offset of each node, ms. */
     readonly skew: Map<string, number>,
-  ) {}
+    /** More names to create files and directories under (names some nodes exclude). */
+    more: { files?: string[]; dirs?: string[] } = {},
+  ) {
+    this.files = [...FILES, ...(more.files ?? [])];
+    this.dirs = [...DIRS, ...(more.dirs ?? [])];
+  }
 
   note(line: string): void {
     this.log.push(`${String(this.op).padStart(3)} ${line}`);
@@ -56,7 +64,9 @@ export class World {
     this.destroyed.set(sha256(readFileSync(n.abs(path))), `op ${this.op} ${n.name} ${why} ${path}`);
   }
 
-  private write(n: FedNode, path: string, why: string): void {
+  /** Writes a new content at `path` on `n` (parents made as needed). */
+  write(n: FedNode, path: string, why: string): void {
+    mkdirSync(dirname(n.abs(path)), { recursive: true });
     if (existsSync(n.abs(path))) this.destroy(n, path, why);
     const body = this.content(n, path);
     writeFileSync(n.abs(path), body);
@@ -82,10 +92,28 @@ export class World {
     return files.length ? this.rng.pick(files) : null;
   }
 
+  /** Deletes the file at `path` on `n`. */
+  removeAt(n: FedNode, path: string, why: string): void {
+    this.destroy(n, path, why);
+    unlinkSync(n.abs(path));
+    this.note(`${n.name}: ${why} ${JSON.stringify(path)}`);
+  }
+
+  /** A file on `n` that `keep(path)` accepts, or a free name for a new one. */
+  fileFor(n: FedNode, keep: (path: string) => boolean): string {
+    const files = listRoot(n.root).files.filter(keep);
+    if (files.length && this.rng.chance(0.8)) return this.rng.pick(files);
+    for (let tries = 0; tries < 10; tries++) {
+      const p = this.freeName(n, this.someDir(n), this.files);
+      if (keep(p)) return p;
+    }
+    return `n${this.op}.txt`;
+  }
+
   // --- operations; false when there is nothing to apply them to ---
 
   create(n: FedNode): boolean {
-    this.write(n, this.freeName(n, this.someDir(n), FILES), 'create');
+    this.write(n, this.freeName(n, this.someDir(n), this.files), 'create');
     return true;
   }
 
@@ -117,7 +145,7 @@ export class World {
   renameFile(n: FedNode): boolean {
     const from = this.someFile(n);
     if (!from) return false;
-    const to = this.freeName(n, this.someDir(n), FILES);
+    const to = this.freeName(n, this.someDir(n), this.files);
     renameSync(n.abs(from), n.abs(to));
     this.note(`${n.name}: rename ${JSON.stringify(from)} -> ${JSON.stringify(to)}`);
     return true;
@@ -126,14 +154,14 @@ export class World {
   renameDir(n: FedNode): boolean {
     const move = pickDirMove(this.rng, listRoot(n.root).dirs);
     if (!move) return false;
-    const to = this.freeName(n, move.parent, DIRS);
+    const to = this.freeName(n, move.parent, this.dirs);
     renameSync(n.abs(move.from), n.abs(to));
     this.note(`${n.name}: rename dir ${JSON.stringify(move.from)} -> ${JSON.stringify(to)}`);
     return true;
   }
 
   mkdir(n: FedNode): boolean {
-    const p = this.freeName(n, this.someDir(n), DIRS);
+    const p = this.freeName(n, this.someDir(n), this.dirs);
     mkdirSync(n.abs(p));
     this.note(`${n.name}: mkdir ${JSON.stringify(p)}`);
     return true;
