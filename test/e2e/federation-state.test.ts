@@ -32,7 +32,7 @@ for (const backend of backends('a leader with its own exclude')) {
       await env?.stop();
     });
 
-    it('snapshots keep what the leader excludes; a new node gets it, a returning node keeps it', { timeout: 240_000 }, async (t) => {
+    it('snapshots keep what the leader excludes; a new node gets it, a returning node keeps it', { timeout: 600_000 }, async (t) => {
       const t0 = performance.now();
       const fed = await HFed.create(env, { nodes: [], sync: SYNC });
       const xs = ['X1', 'X2', 'X3'].map((n) => fed.addNode(n, { exclude: EXCLUDE }));
@@ -138,7 +138,7 @@ for (const server of servers('a blob missing once')) {
       await target?.stop();
     });
 
-    it('is retried until it applies', { timeout: 120_000 }, async (t) => {
+    it('is retried until it applies', { timeout: 300_000 }, async (t) => {
       const fed = await Federation.create(target, { nodes: ['A', 'B'] });
       try {
         const [a, b] = fed.nodes as [(typeof fed.nodes)[0], (typeof fed.nodes)[0]];
