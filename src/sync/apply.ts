@@ -39,10 +39,13 @@ export async function applyDecisions(ctx: SetContext, decisions: Decision[], pre
   const w = new Writer(ctx, tmpDir, owner, out);
 
   // Nothing received is dropped: a record not applied now stays wanted (DESIGN rule 7).
+  // An error the first time, a warning on each retry: status counts them meanwhile.
   const reject = (d: Decision, err: unknown): void => {
     const record = err instanceof RejectedRecord || err instanceof IntegrityError || err instanceof MissingBlob;
-    keepWanted(ctx, d, (err as Error).message);
-    ctx.log.error({ path: d.path, from: d.final.author, reason: (err as Error).message }, 'cannot apply a remote record now; it stays wanted and is retried');
+    const tries = keepWanted(ctx, d, (err as Error).message);
+    const line = { path: d.path, from: d.final.author, reason: (err as Error).message, tries };
+    if (tries === 1) ctx.log.error(line, 'cannot apply a remote record now; it stays wanted and is retried');
+    else ctx.log.warn(line, 'a wanted record still cannot be applied; retried later');
     if (!record) out.retryable ??= err as Error;
   };
   const guarded = async (d: Decision, fn: () => Promise<void> | void): Promise<void> => {
@@ -129,15 +132,20 @@ const MAX_BACKOFF_MS = 3_600_000;
 /**
  * Keeps a record that could not be applied as the path's wanted entry: its state is the
  * federation's, retried every cycle at first, then with a doubling backoff up to an hour,
- * until it applies or a newer record supersedes it. What this node had placed at the path
+ * until it applies or a newer record supersedes it (returns the tries so far; a newer record
+ * starts again from one). What this node had placed at the path
  * stays its base, unless this attempt already moved it away (nothing is there any more).
  */
-export function keepWanted(ctx: SetContext, d: Decision, reason: string, now = Date.now()): void {
-  const prev = ctx.manifest.getEntry(d.path)?.wanted;
-  const tries = (prev?.tries ?? 0) + 1;
+export function keepWanted(ctx: SetContext, d: Decision, reason: string, now = Date.now()): number {
+  const e = ctx.manifest.getEntry(d.path);
+  const prev = e?.wanted;
+  // The path stays wanted since its first failure; a newer record gets its own quick tries.
+  const same = e !== undefined && e.hlc === d.final.hlc && e.author === d.final.author;
+  const tries = (same ? (prev?.tries ?? 0) : 0) + 1;
   const delay = tries <= RETRY_EVERY_CYCLE ? 0 : Math.min(MAX_BACKOFF_MS, FIRST_BACKOFF_MS * 2 ** (tries - RETRY_EVERY_CYCLE - 1));
   const disk = diskState(ctx.set.path, d.path);
   const gone = disk === null && d.local !== undefined && d.local.kind !== 'deleted' && !diskMatches(d.local, null);
   const base = d.local && !gone ? { ...d.local, ...(d.keepLocal ? { keepLocal: true } : {}) } : null;
   ctx.manifest.putAbsent(d.final, 'wanted', base, { since: prev?.since ?? now, retryAt: now + delay, tries, reason: reason.slice(0, 500) });
+  return tries;
 }
