@@ -35,6 +35,8 @@ export interface SetReport {
   lastError: { at: string; message: string } | null;
   totals: Omit<Counters, 'version' | 'set' | 'counted' | 'caughtUp' | 'lastError'> | null;
   peers: PeerReport[];
+  /** Records received and not applied here yet (retried), as the last cycle counted them. */
+  wanted: { count: number; oldestSince: string | null; oldestAgeSeconds: number | null };
   /** status.json as the last cycle wrote it. */
   status: SetStatus | null;
 }
@@ -86,6 +88,7 @@ export function setReport(set: SetConfig, status: SetStatus | null, counters: Co
       lagSeconds: peerLagSeconds(counters, p, now),
       error: p.error,
     })),
+    wanted: { count: status?.wanted?.count ?? 0, oldestSince: status?.wanted?.oldestSince ?? null, oldestAgeSeconds: age(status?.wanted?.oldestSince, now) },
     status,
   };
 }
@@ -126,7 +129,7 @@ function readable(file: string): void {
 function printTable(node: string, file: string, reports: SetReport[]): void {
   print(`node ${node}, ${reports.length} set${reports.length === 1 ? '' : 's'} (${file})`);
   print();
-  const rows = [['SET', 'MODE', 'HEALTH', 'LAST CYCLE', 'RESULT', 'LAST OK', 'PENDING', 'CONFLICTS']];
+  const rows = [['SET', 'MODE', 'HEALTH', 'LAST CYCLE', 'RESULT', 'LAST OK', 'PENDING', 'WANTED', 'CONFLICTS']];
   for (const r of reports) {
     const c = r.status?.lastCycle;
     rows.push([
@@ -137,6 +140,7 @@ function printTable(node: string, file: string, reports: SetReport[]): void {
       c ? (c.ok ? 'ok' : 'FAILED') : '-',
       ago(r.lastSuccessAgeSeconds),
       String(r.status?.pending ?? '-'),
+      r.status ? String(r.wanted.count) : '-',
       String(r.totals?.conflicts ?? c?.stats.conflicts ?? '-'),
     ]);
   }
@@ -152,6 +156,10 @@ function printTable(node: string, file: string, reports: SetReport[]): void {
     const s = c.stats;
     print(`  last cycle  published ${s.published}, applied ${s.applied}, deleted ${s.deleted}, conflicts ${s.conflicts}, rejected ${s.rejected}, up ${bytes(s.bytesUp)}, down ${bytes(s.bytesDown)}`);
     if (r.health === 'stale') print(`  stale       no successful cycle for ${ago(r.lastSuccessAgeSeconds).replace(' ago', '')} (expected every ${r.staleAfterSeconds / 3}s): is cron or the watch daemon running?`);
+    if (r.wanted.count > 0) {
+      const n = r.wanted.count;
+      print(`  wanted      ${n} record${n === 1 ? '' : 's'} not applied here yet (the oldest became wanted ${ago(r.wanted.oldestAgeSeconds)}), retried every cycle, then at least hourly; the log says why`);
+    }
     if (!c.ok) print(`  error       ${c.error}`);
     else if (r.lastError) print(`  last error  ${ago(age(r.lastError.at, Date.now()))}: ${r.lastError.message}`);
     if (r.peers.length === 0) print('  peers       none yet');

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import type { Entry } from '../model/entry.js';
-import { Manifest, type Peer } from './manifest.js';
+import { Manifest, placedView, stateOf, type Peer } from './manifest.js';
 import { MIGRATIONS } from './schema.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'fedsync-manifest-'));
@@ -20,6 +20,43 @@ const entry = (path: string, over: Partial<Entry> = {}): Entry => ({ path, kind:
 const peer = (node: string, over: Partial<Peer> = {}): Peer => ({ node, name: 'web', role: 'both', cursor: 0, headEtag: null, headSeq: 0, heartbeat: null, error: null, ...over });
 
 describe('Manifest', () => {
+  it('keeps entries not on disk here: excluded, wanted over a base, and counts them apart', () => {
+    const m = new Manifest(fresh());
+    m.putEntry(entry('placed'), 's1');
+    m.putAbsent(entry('secret.php', { author: B, vv: { [B]: 1 } }), 'excluded', null);
+    m.putEntry(entry('late.jpg'), 's2');
+    const base = m.getEntry('late.jpg')!;
+    m.putAbsent(entry('late.jpg', { digest: 'cd'.repeat(32), vv: { [A]: 1, [B]: 1 }, author: B }), 'wanted', base, { since: 1000, retryAt: 2000, tries: 1, reason: 'blob missing' });
+
+    const late = m.getEntry('late.jpg')!;
+    assert.equal(late.absent, 'wanted');
+    assert.equal(late.digest, 'cd'.repeat(32), 'the entry is the federation state');
+    assert.equal(placedView(late)?.digest, DIGEST, 'the base is what is on disk');
+    assert.equal(placedView(late)?.stat, 's2');
+    assert.deepEqual(late.wanted, { since: 1000, retryAt: 2000, tries: 1, reason: 'blob missing' });
+    assert.deepEqual(Object.keys(stateOf(late)).sort(), ['author', 'digest', 'hlc', 'kind', 'mode', 'mtime', 'path', 'size', 'target', 'vv']);
+    assert.equal(m.getEntry('secret.php')!.absent, 'excluded');
+    assert.equal(placedView(m.getEntry('secret.php')), undefined);
+
+    // The scan sees what is placed: the base's stat, nothing for an excluded path.
+    const idx = m.statIndex();
+    assert.deepEqual(idx.get('late.jpg'), { path: 'late.jpg', kind: 'file', mode: 0o644, stat: 's2', absent: 'wanted' });
+    assert.deepEqual(idx.get('secret.php'), { path: 'secret.php', kind: 'deleted', mode: 0, stat: null, absent: 'excluded' });
+    m.setStat('late.jpg', 's3');
+    assert.equal(placedView(m.getEntry('late.jpg'))?.stat, 's3', 'a restat moves the base');
+
+    assert.equal(m.liveCount(), 1, 'only placed entries count as live here');
+    assert.deepEqual(m.entriesWithDigest(DIGEST).map((e) => e.path), ['placed']);
+    assert.deepEqual(m.wantedSummary(), { count: 1, oldestSince: 1000 });
+    assert.deepEqual(m.absentEntries('excluded').map((e) => e.path), ['secret.php']);
+
+    // Placing it clears the mark.
+    m.putEntry(stateOf(late), 's4');
+    assert.equal(m.getEntry('late.jpg')!.absent, undefined);
+    assert.deepEqual(m.wantedSummary(), { count: 0, oldestSince: null });
+    m.close();
+  });
+
   it('creates the schema at the latest version, private to its owner', () => {
     const file = fresh();
     const m = new Manifest(file);

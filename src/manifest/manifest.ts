@@ -12,6 +12,45 @@ export interface LocalEntry extends Entry {
    * there is more than the entry itself: concurrent edits decide later records by them.
    */
   versions?: Entry[];
+  /**
+   * Set when the entry is not on this node's disk: `excluded` (this node's exclude keeps the
+   * path out) or `wanted` (not placed yet, retried; DESIGN rule 7). The entry is still the
+   * federation's state of the path, and snapshots carry it like any other.
+   */
+  absent?: Absent;
+  /** What this node last placed at the path, when the entry is absent (null: nothing). */
+  base?: Base | null;
+  /** The retry state of a wanted entry. */
+  wanted?: Wanted;
+}
+
+export type Absent = 'excluded' | 'wanted';
+
+/** A placed state kept under an absent entry; `keepLocal`: it lost a conflict (keep a copy). */
+export type Base = LocalEntry & { keepLocal?: boolean };
+
+export interface Wanted {
+  /** When the path first became wanted (ms). */
+  since: number;
+  /** Not retried before this (ms). */
+  retryAt: number;
+  tries: number;
+  reason: string;
+}
+
+/** The federation's state of an entry, without what this node keeps beside it. */
+export function stateOf(e: LocalEntry): Entry & { versions?: Entry[] } {
+  const { stat: _s, absent: _a, base: _b, wanted: _w, ...rest } = e;
+  return rest;
+}
+
+/**
+ * What the disk holds at the entry's path as far as this node knows: the entry itself when
+ * it is placed, else the state it last placed there (undefined: nothing).
+ */
+export function placedView(e: LocalEntry | undefined): LocalEntry | undefined {
+  if (!e?.absent) return e;
+  return e.base ?? undefined;
 }
 
 export interface Peer {
@@ -31,6 +70,25 @@ export interface StatRow {
   kind: Kind;
   mode: number;
   stat: string | null;
+  /** The entry is not placed here: kind, mode and stat are those of what is (see placedView). */
+  absent?: Absent;
+}
+
+interface RawStatRow {
+  path: string;
+  kind: Kind;
+  mode: number;
+  stat: string | null;
+  absent: Absent | null;
+  base: string | null;
+}
+
+function statRow(r: RawStatRow): StatRow {
+  if (r.absent === null) return { path: r.path, kind: r.kind, mode: r.mode, stat: r.stat };
+  const b = r.base === null ? null : (JSON.parse(r.base) as Base);
+  // Nothing placed: known to the scan as a tombstone is, so a file there is new here.
+  if (!b) return { path: r.path, kind: 'deleted', mode: 0, stat: null, absent: r.absent };
+  return { path: r.path, kind: b.kind, mode: b.mode, stat: b.stat, absent: r.absent };
 }
 
 interface FileRow {
@@ -46,14 +104,28 @@ interface FileRow {
   author: string;
   stat: string | null;
   versions: string | null;
+  absent: Absent | null;
+  base: string | null;
+  wanted_since: number | null;
+  retry_at: number | null;
+  tries: number | null;
+  reason: string | null;
 }
 
 function fromRow(r: FileRow): LocalEntry {
-  const { versions, ...rest } = r;
+  const { versions, absent, base, wanted_since, retry_at, tries, reason, ...rest } = r;
   const e: LocalEntry = { ...rest, kind: r.kind as Kind, vv: JSON.parse(r.vv) as VersionVector };
   if (versions !== null) e.versions = JSON.parse(versions) as Entry[];
+  if (absent !== null) {
+    e.absent = absent;
+    e.base = base === null ? null : (JSON.parse(base) as Base);
+    if (absent === 'wanted') e.wanted = { since: wanted_since ?? 0, retryAt: retry_at ?? 0, tries: tries ?? 0, reason: reason ?? '' };
+  }
   return e;
 }
+
+/** Placement columns of a placed entry (see putEntry). */
+const PLACED = { absent: null, base: null, wanted_since: null, retry_at: null, tries: null, reason: null };
 
 /**
  * The node's SQLite database for one sync set. Synchronous by design (better-sqlite3): each
@@ -76,19 +148,24 @@ export class Manifest {
       setMeta: this.db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value'),
       getFile: this.db.prepare<[string], FileRow>('SELECT * FROM files WHERE path = ?'),
       allFiles: this.db.prepare<[], FileRow>('SELECT * FROM files'),
-      allStats: this.db.prepare<[], StatRow>('SELECT path, kind, mode, stat FROM files'),
+      allStats: this.db.prepare<[], RawStatRow>('SELECT path, kind, mode, stat, absent, base FROM files'),
       // A path and everything below it: '0' is the character after '/'.
-      subtreeStats: this.db.prepare<[string, string, string], StatRow>('SELECT path, kind, mode, stat FROM files WHERE path = ? OR (path >= ? AND path < ?)'),
+      subtreeStats: this.db.prepare<[string, string, string], RawStatRow>('SELECT path, kind, mode, stat, absent, base FROM files WHERE path = ? OR (path >= ? AND path < ?)'),
       putFile: this.db.prepare(
-        `INSERT INTO files (path, kind, digest, size, mode, mtime, target, vv, hlc, author, stat, versions)
-         VALUES (@path, @kind, @digest, @size, @mode, @mtime, @target, @vv, @hlc, @author, @stat, @versions)
+        `INSERT INTO files (path, kind, digest, size, mode, mtime, target, vv, hlc, author, stat, versions, absent, base, wanted_since, retry_at, tries, reason)
+         VALUES (@path, @kind, @digest, @size, @mode, @mtime, @target, @vv, @hlc, @author, @stat, @versions, @absent, @base, @wanted_since, @retry_at, @tries, @reason)
          ON CONFLICT(path) DO UPDATE SET kind = excluded.kind, digest = excluded.digest, size = excluded.size,
            mode = excluded.mode, mtime = excluded.mtime, target = excluded.target, vv = excluded.vv,
-           hlc = excluded.hlc, author = excluded.author, stat = excluded.stat, versions = excluded.versions`,
+           hlc = excluded.hlc, author = excluded.author, stat = excluded.stat, versions = excluded.versions,
+           absent = excluded.absent, base = excluded.base, wanted_since = excluded.wanted_since,
+           retry_at = excluded.retry_at, tries = excluded.tries, reason = excluded.reason`,
       ),
-      byDigest: this.db.prepare<[string], FileRow>("SELECT * FROM files WHERE digest = ? AND kind = 'file'"),
-      setStat: this.db.prepare('UPDATE files SET stat = ? WHERE path = ?'),
-      countLive: this.db.prepare<[], { n: number }>("SELECT count(*) AS n FROM files WHERE kind != 'deleted'"),
+      // Only placed entries: content this node can copy from its own disk.
+      byDigest: this.db.prepare<[string], FileRow>("SELECT * FROM files WHERE digest = ? AND kind = 'file' AND absent IS NULL"),
+      setStat: this.db.prepare('UPDATE files SET stat = ? WHERE path = ? AND absent IS NULL'),
+      countLive: this.db.prepare<[], { n: number }>("SELECT count(*) AS n FROM files WHERE kind != 'deleted' AND absent IS NULL"),
+      absentRows: this.db.prepare<[string], FileRow>('SELECT * FROM files WHERE absent = ?'),
+      wantedSummary: this.db.prepare<[], { n: number; since: number | null }>("SELECT count(*) AS n, min(wanted_since) AS since FROM files WHERE absent = 'wanted'"),
       addOutbox: this.db.prepare('INSERT INTO outbox (seq, idx, record) VALUES (?, ?, ?)'),
       outboxSeqs: this.db.prepare<[], { seq: number; n: number }>('SELECT seq, count(*) AS n FROM outbox GROUP BY seq ORDER BY seq'),
       outboxOf: this.db.prepare<[number], { idx: number; record: string }>('SELECT idx, record FROM outbox WHERE seq = ? ORDER BY idx'),
@@ -157,10 +234,10 @@ export class Manifest {
   statIndex(roots?: string[]): Map<string, StatRow> {
     const out = new Map<string, StatRow>();
     if (!roots || roots.includes('')) {
-      for (const r of this.st.allStats.iterate()) out.set(r.path, r);
+      for (const r of this.st.allStats.iterate()) out.set(r.path, statRow(r));
       return out;
     }
-    for (const root of roots) for (const r of this.st.subtreeStats.iterate(root, `${root}/`, `${root}0`)) out.set(r.path, r);
+    for (const root of roots) for (const r of this.st.subtreeStats.iterate(root, `${root}/`, `${root}0`)) out.set(r.path, statRow(r));
     return out;
   }
 
@@ -169,9 +246,48 @@ export class Manifest {
     return this.st.byDigest.all(digest).map(fromRow);
   }
 
-  /** Stores a path's state; `versions` only when given (a new local change supersedes them all). */
+  /**
+   * Stores a path's state as placed on this disk with `stat`; `versions` only when given (a
+   * new local change supersedes them all).
+   */
   putEntry(e: Entry & { versions?: Entry[] }, stat: string | null): void {
+    this.st.putFile.run({ ...this.fileRow(e, stat), ...PLACED });
+  }
+
+  /**
+   * Stores a path's state as not placed here (see LocalEntry.absent), over `base`, what this
+   * node last placed at the path.
+   */
+  putAbsent(e: Entry & { versions?: Entry[] }, absent: Absent, base: Base | null, wanted?: Wanted): void {
+    let b: Base | null = null;
+    if (base) {
+      const { absent: _a, base: _b, wanted: _w, ...rest } = base;
+      b = rest;
+    }
     this.st.putFile.run({
+      ...this.fileRow(e, null),
+      absent,
+      base: b ? JSON.stringify(b) : null,
+      wanted_since: wanted?.since ?? null,
+      retry_at: wanted?.retryAt ?? null,
+      tries: wanted?.tries ?? null,
+      reason: wanted?.reason ?? null,
+    });
+  }
+
+  /** Entries not placed here for the given reason, in no particular order. */
+  absentEntries(absent: Absent): LocalEntry[] {
+    return this.st.absentRows.all(absent).map(fromRow);
+  }
+
+  /** How many entries are wanted, and since when the oldest is (ms; null when none). */
+  wantedSummary(): { count: number; oldestSince: number | null } {
+    const r = this.st.wantedSummary.get()!;
+    return { count: r.n, oldestSince: r.since };
+  }
+
+  private fileRow(e: Entry & { versions?: Entry[] }, stat: string | null) {
+    return {
       path: e.path,
       kind: e.kind,
       digest: e.digest,
@@ -184,11 +300,14 @@ export class Manifest {
       author: e.author,
       stat,
       versions: e.versions ? JSON.stringify(e.versions) : null,
-    });
+    };
   }
 
+  /** The stat of what is placed at the path: the entry's, or its base's when it is absent. */
   setStat(path: string, stat: string | null): void {
-    this.st.setStat.run(stat, path);
+    if (this.st.setStat.run(stat, path).changes > 0) return;
+    const e = this.getEntry(path);
+    if (e?.absent && e.base) this.putAbsent(e, e.absent, { ...e.base, stat }, e.wanted);
   }
 
   liveCount(): number {
@@ -289,7 +408,8 @@ export class Manifest {
    */
   compact(before: number, blobsBefore: number): { tombstones: number } {
     const cut = `${String(before).padStart(13, '0')}-999999`;
-    const tombstones = this.db.prepare("DELETE FROM files WHERE kind = 'deleted' AND hlc < ?").run(cut).changes;
+    // Not a wanted one: its base may still be on disk, and forgotten it would look new there.
+    const tombstones = this.db.prepare("DELETE FROM files WHERE kind = 'deleted' AND hlc < ? AND (absent IS NULL OR absent != 'wanted')").run(cut).changes;
     this.db.prepare('DELETE FROM blobs WHERE stored_at < ?').run(blobsBefore);
     this.db.pragma('wal_checkpoint(TRUNCATE)');
     const pages = this.db.pragma('page_count', { simple: true }) as number;

@@ -70,4 +70,19 @@ export const MIGRATIONS: string[] = [
     entry TEXT NOT NULL
   ) WITHOUT ROWID;
   `,
+  `
+  -- Whether the entry is on this node's disk. The entry is always the federation's state
+  -- of the path; NULL here means it is placed (the disk holds it, "stat" is its stat).
+  -- 'excluded': this node's exclude keeps the path out; kept, never placed. 'wanted': not
+  -- placed yet (DESIGN rule 7), retried from retry_at; "base" is what this node last
+  -- placed at the path (JSON entry with its stat and whether it lost a conflict; NULL when
+  -- nothing), the version any local change there was made on.
+  ALTER TABLE files ADD COLUMN absent TEXT;
+  ALTER TABLE files ADD COLUMN base TEXT;
+  ALTER TABLE files ADD COLUMN wanted_since INTEGER;
+  ALTER TABLE files ADD COLUMN retry_at INTEGER;
+  ALTER TABLE files ADD COLUMN tries INTEGER;
+  ALTER TABLE files ADD COLUMN reason TEXT;
+  CREATE INDEX files_absent ON files (absent) WHERE absent IS NOT NULL;
+  `,
 ];

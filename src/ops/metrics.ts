@@ -94,6 +94,8 @@ export function renderMetrics(node: string, sets: SetMetrics[], now = Date.now()
     add('fedsync_last_cycle_duration_seconds', 'gauge', 'Duration of the last cycle.', set, (st?.lastCycle?.durationMs ?? 0) / 1000);
     add('fedsync_last_cycle_success', 'gauge', '1 if the last cycle succeeded, 0 if it failed or none ran.', set, st?.lastCycle?.ok ? 1 : 0);
     add('fedsync_pending_changes', 'gauge', 'Local changes recorded but not yet published.', set, st?.pending ?? 0);
+    add('fedsync_wanted_records', 'gauge', 'Records received and not applied here yet (retried until they apply).', set, st?.wanted?.count ?? 0);
+    add('fedsync_wanted_oldest_timestamp_seconds', 'gauge', 'When the oldest wanted record became wanted (0: none).', set, ts(st?.wanted?.oldestSince));
     for (const p of st?.peers ?? []) {
       const peer = { ...set, peer: p.name || p.node, peer_id: p.node };
       add('fedsync_peer_lag_segments', 'gauge', "Journal segments the peer published that this node has not applied.", peer, p.lag);

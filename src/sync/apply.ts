@@ -1,36 +1,25 @@
-import { randomBytes } from 'node:crypto';
-import { chmodSync, chownSync, createWriteStream, lchownSync, lstatSync, mkdirSync, readlinkSync, renameSync, rmdirSync, rmSync, symlinkSync, unlinkSync, utimesSync } from 'node:fs';
-import { chmod, chown, copyFile, lutimes, open, rm } from 'node:fs/promises';
-import { dirname, join, resolve, sep } from 'node:path';
-import { pipeline } from 'node:stream/promises';
-import { chunkFor, hashFile, IntegrityError, VerifyStream } from '../fsutil/hash.js';
+import { mkdirSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { IntegrityError } from '../fsutil/hash.js';
 import { resolveOwner } from '../fsutil/owner.js';
-import { utimesSeconds } from '../fsutil/stat.js';
-import { inDirOf } from '../fsutil/writable.js';
 import { Progress } from '../log/progress.js';
 import { mapLimit } from '../util/pool.js';
 import type { SetContext } from './context.js';
-import { conflictPath } from './conflict.js';
-import { diskMatches, diskState, ensureParents, parentsAreDirs, RejectedRecord } from './disk.js';
+import { diskMatches, diskState, RejectedRecord } from './disk.js';
+import { MissingBlob, Writer, type Placed, type Ready } from './place.js';
 import type { Decision } from './plan.js';
-import { MARKER_DIR, type Entry } from './record.js';
+import { MARKER_DIR } from './record.js';
 
 const DOWNLOADS_IN_FLIGHT = 8;
 /** Files and symlinks put in place per pair of manifest commits (see `install`). */
 const LEAVES_PER_COMMIT = 256;
 
-/** A leaf made ready to be put in place: its temp file, or null when it is changed in place. */
-interface Ready {
-  d: Decision;
-  tmp: string | null;
-}
-
-export interface ApplyOutcome {
-  /** Paths whose local version was moved aside; they must be scanned and published. */
-  keptAside: string[];
-  /** Directories created only because a record needed a parent. */
-  madeParents: string[];
-  /** The first error that should stop cursors from moving (store or local disk trouble). */
+export interface ApplyOutcome extends Placed {
+  /**
+   * The first failure that is this node's or the store's trouble (not the record's content):
+   * the cycle reports it. Its record, like every record not applied, is kept wanted.
+   */
   retryable: Error | null;
 }
 
@@ -49,14 +38,15 @@ export async function applyDecisions(ctx: SetContext, decisions: Decision[], pre
   const owner = ctx.set.owner && process.getuid?.() === 0 ? resolveOwner(ctx.set.owner) : null;
   const w = new Writer(ctx, tmpDir, owner, out);
 
+  // Nothing received is dropped: a record not applied now stays wanted (DESIGN rule 7).
+  // An error the first time, a warning on each retry: status counts them meanwhile.
   const reject = (d: Decision, err: unknown): void => {
-    if (err instanceof RejectedRecord || err instanceof IntegrityError || err instanceof MissingBlob) {
-      ctx.stats.rejected++;
-      ctx.log.error({ path: d.path, from: d.final.author, reason: (err as Error).message }, 'rejected a remote record');
-      return;
-    }
-    ctx.log.error({ path: d.path, err: (err as Error).message }, 'could not apply a remote change; will retry');
-    out.retryable ??= err as Error;
+    const record = err instanceof RejectedRecord || err instanceof IntegrityError || err instanceof MissingBlob;
+    const tries = keepWanted(ctx, d, (err as Error).message);
+    const line = { path: d.path, from: d.final.author, reason: (err as Error).message, tries };
+    if (tries === 1) ctx.log.error(line, 'cannot apply a remote record now; it stays wanted and is retried');
+    else ctx.log.warn(line, 'a wanted record still cannot be applied; retried later');
+    if (!record) out.retryable ??= err as Error;
   };
   const guarded = async (d: Decision, fn: () => Promise<void> | void): Promise<void> => {
     try {
@@ -133,289 +123,29 @@ function parentsOf(path: string): string[] {
   return segs.slice(1).map((_, i) => segs.slice(0, i + 1).join('/'));
 }
 
-class MissingBlob extends Error {
-  override name = 'MissingBlob';
-}
+/** Tries of a wanted record made every cycle before the backoff starts. */
+const RETRY_EVERY_CYCLE = 3;
+const FIRST_BACKOFF_MS = 60_000;
+/** The backoff's cap: a wanted record is retried at least hourly. */
+const MAX_BACKOFF_MS = 3_600_000;
 
-/** The file-system side of applying, one path at a time. */
-class Writer {
-  /** Staged files already handed to a path (see copyStaged). */
-  private readonly taken = new Set<string>();
-
-  constructor(
-    private readonly ctx: SetContext,
-    private readonly tmpDir: string,
-    private readonly owner: { uid: number; gid: number } | null,
-    private readonly out: ApplyOutcome,
-  ) {}
-
-  private abs(rel: string): string {
-    return join(this.ctx.set.path, rel);
-  }
-
-  private tmpName(): string {
-    return join(this.tmpDir, `${randomBytes(8).toString('hex')}.tmp`);
-  }
-
-  private parents(rel: string): void {
-    this.out.madeParents.push(...ensureParents(this.ctx.set.path, rel));
-  }
-
-  /**
-   * Whatever is at the path must be replaceable: exactly what the manifest recorded (the
-   * version the remote record supersedes). Anything else is a local change nobody has seen:
-   * it is moved aside as a conflict copy, so nothing is lost.
-   */
-  private clearWay(d: Decision): void {
-    const disk = diskState(this.ctx.set.path, d.path);
-    if (!disk) return;
-    if (d.keepLocal || !diskMatches(d.local, disk)) {
-      this.keepAside(d.path);
-      return;
-    }
-    if (disk.kind === 'dir' && d.final.kind !== 'dir') {
-      try {
-        inDirOf(this.abs(d.path), () => rmdirSync(this.abs(d.path)));
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'ENOTEMPTY' && (err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-        this.keepAside(d.path);
-      }
-    } else if (d.final.kind === 'dir' && disk.kind !== 'dir') {
-      inDirOf(this.abs(d.path), () => unlinkSync(this.abs(d.path)));
-    }
-  }
-
-  private keepAside(rel: string): void {
-    const { manifest, nodeName, set } = this.ctx;
-    const copy = conflictPath(rel, nodeName, new Date(), (p) => diskState(set.path, p) !== null || (manifest.getEntry(p)?.kind ?? 'deleted') !== 'deleted');
-    inDirOf(this.abs(rel), () => renameSync(this.abs(rel), this.abs(copy)));
-    this.out.keptAside.push(copy);
-    this.ctx.stats.conflicts++;
-    this.ctx.log.warn({ path: rel, copy }, 'conflict: the local version is kept as a conflict copy');
-  }
-
-  async remove(d: Decision): Promise<void> {
-    const disk = diskState(this.ctx.set.path, d.path);
-    if (disk && !diskMatches(d.local, disk)) {
-      // Changed here since the last scan: a modification beats a deletion. The next scan
-      // sees the file against the tombstone and publishes it as a new version.
-      this.ctx.manifest.putEntry(d.final, null);
-      return;
-    }
-    if (disk && d.keepLocal && disk.kind !== 'dir') {
-      // This node's version lost a conflict to one that was then deleted: the deletion removes
-      // the winner, never the loser's edit, which nobody else ever held. It stays as a
-      // conflict copy (published by the next scan, like any conflict copy).
-      this.keepAside(d.path);
-      this.ctx.manifest.putEntry(d.final, null);
-      return;
-    }
-    if (disk?.kind === 'dir') {
-      try {
-        inDirOf(this.abs(d.path), () => rmdirSync(this.abs(d.path)));
-      } catch (err) {
-        // Not empty: something here still lives in it. Keeping the directory is the only
-        // safe choice; the next scan publishes it again.
-        if ((err as NodeJS.ErrnoException).code !== 'ENOTEMPTY' && (err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-        this.ctx.manifest.putEntry(d.final, null);
-        return;
-      }
-    } else if (disk) inDirOf(this.abs(d.path), () => unlinkSync(this.abs(d.path)));
-    this.ctx.manifest.putEntry(d.final, null);
-    this.ctx.stats.deleted++;
-  }
-
-  async dir(d: Decision): Promise<void> {
-    this.parents(d.path);
-    this.clearWay(d);
-    const abs = this.abs(d.path);
-    inDirOf(abs, () => mkdirSync(abs, { recursive: true, mode: d.final.mode }));
-    await chmod(abs, d.final.mode);
-    if (this.owner) await chown(abs, this.owner.uid, this.owner.gid);
-    this.ctx.manifest.putEntry(d.final, 'dir');
-    this.ctx.stats.applied++;
-  }
-
-  /**
-   * Fetches or creates what goes at a file or symlink path, in a temp file with its final
-   * mode, owner and mtime. Content only changing mode or mtime is changed in place here.
-   */
-  async prepare(d: Decision, staged: string | undefined): Promise<Ready> {
-    const e = d.final;
-    this.parents(d.path);
-    let tmp: string;
-    if (e.kind === 'symlink') {
-      tmp = this.tmpName();
-      symlinkSync(e.target!, tmp);
-      if (this.owner) lchownSync(tmp, this.owner.uid, this.owner.gid);
-      await lutimes(tmp, utimesSeconds(e.mtime), utimesSeconds(e.mtime));
-      return { d, tmp };
-    }
-    if (d.op === 'meta' && diskMatches(d.local, diskState(this.ctx.set.path, d.path)) && !d.keepLocal) {
-      // Same bytes already here: only mode and mtime change, in place.
-      this.finish(this.abs(d.path), e);
-      return { d, tmp: null };
-    }
-    tmp = staged ?? (await this.download(e));
-    try {
-      this.finish(tmp, e);
-    } catch (err) {
-      await rm(tmp, { force: true });
-      throw err;
-    }
-    return { d, tmp };
-  }
-
-  /**
-   * Puts ready leaves in place. Their states are noted as `applying` in one commit before
-   * any rename, so a crash after a rename and before the entries are recorded (one commit
-   * after the last) is recognised by the next scan as this remote state, not a local change.
-   * No await between a path's checks and its rename: nothing else can move under it.
-   */
-  install(ready: Ready[], failed: (r: Ready, err: unknown) => void): void {
-    const { manifest } = this.ctx;
-    manifest.transaction(() => {
-      for (const r of ready) if (r.tmp) manifest.noteApplying(r.d.final);
-    });
-    const done: Ready[] = [];
-    for (const r of ready) {
-      try {
-        if (r.tmp) this.rename(r.d, r.tmp);
-        done.push(r);
-      } catch (err) {
-        if (r.tmp) rmSync(r.tmp, { force: true });
-        failed(r, err);
-      }
-    }
-    manifest.transaction(() => {
-      for (const { d } of done) {
-        manifest.putEntry(d.final, diskState(this.ctx.set.path, d.path)?.stat ?? null);
-        manifest.clearApplying(d.path);
-      }
-    });
-    this.ctx.stats.applied += done.length;
-  }
-
-  private rename(d: Decision, tmp: string): void {
-    const e = d.final;
-    // Checked again here: while this leaf downloaded, another leaf may have turned a parent
-    // into a symlink, which rename would follow.
-    if (!parentsAreDirs(this.ctx.set.path, d.path)) throw new RejectedRecord(`a parent of "${d.path}" is no longer a directory`);
-    if (e.kind === 'symlink' && !this.ctx.set.allowExternalSymlinks && linkLeaves(this.ctx.set.path, d.path, e.target!)) throw new RejectedRecord(`symlink target ${JSON.stringify(e.target)} leads outside the root through a link on disk`);
-    this.clearWay(d);
-    inDirOf(this.abs(d.path), () => renameSync(tmp, this.abs(d.path)));
-  }
-
-  /**
-   * Mode, owner and mtime. Synchronous: three quick inode updates cost less than three trips
-   * through the thread pool, and a bootstrap makes them for every file.
-   */
-  private finish(path: string, e: Entry): void {
-    chmodSync(path, e.mode);
-    if (this.owner) chownSync(path, this.owner.uid, this.owner.gid);
-    utimesSync(path, utimesSeconds(e.mtime), utimesSeconds(e.mtime));
-  }
-
-  /** Fetches a blob into a temp file, verified against its digest and size, synced to disk. */
-  private async download(e: Entry): Promise<string> {
-    const body = await this.ctx.store.getStream(this.ctx.blobKey(e.digest!));
-    if (!body) throw new MissingBlob(`blob ${e.digest} is not in the store`);
-    const tmp = this.tmpName();
-    try {
-      await pipeline(body, new VerifyStream(e.digest!, e.size, `blob ${e.digest!.slice(0, 12)}`), createWriteStream(tmp, { mode: 0o600, highWaterMark: chunkFor(e.size) }));
-      await syncFile(tmp);
-    } catch (err) {
-      await rm(tmp, { force: true });
-      throw err;
-    }
-    this.ctx.stats.bytesDown += e.size;
-    return tmp;
-  }
-
-  /** Whether a staged file was handed to a path by copyStaged. */
-  took(src: string): boolean {
-    return this.taken.has(src);
-  }
-
-  /**
-   * Content staged from a bundle (verified and synced), or null. The first path with that
-   * content takes the staged file itself; any further path gets a copy of it. All copies are
-   * made before any leaf is renamed into place, so the staged file is still there for them.
-   */
-  async copyStaged(src: string | undefined): Promise<string | null> {
-    if (!src) return null;
-    if (!this.taken.has(src)) {
-      this.taken.add(src);
-      return src;
-    }
-    const tmp = this.tmpName();
-    await copyFile(src, tmp);
-    await syncFile(tmp);
-    return tmp;
-  }
-
-  /** A verified copy of content this node already has at another path, or null. */
-  async copyLocal(e: Entry): Promise<string | null> {
-    for (const src of this.ctx.manifest.entriesWithDigest(e.digest!)) {
-      if (!diskMatches(src, diskState(this.ctx.set.path, src.path))) continue;
-      const tmp = this.tmpName();
-      try {
-        await copyFile(this.abs(src.path), tmp);
-        const h = await hashFile(tmp, e.size);
-        if (h.digest === e.digest && h.size === e.size) {
-          await syncFile(tmp);
-          return tmp;
-        }
-      } catch {
-        // The source moved under us; fall back to the store.
-      }
-      await rm(tmp, { force: true });
-    }
-    return null;
-  }
-}
-
-async function syncFile(path: string): Promise<void> {
-  const fh = await open(path, 'r');
-  try {
-    await fh.datasync();
-  } finally {
-    await fh.close();
-  }
-}
-
-/** Whether a symlink at `rel` with `target` would resolve outside `root`, following the links on disk now. */
-function linkLeaves(root: string, rel: string, target: string): boolean {
-  let budget = 40;
-  const inside = (p: string) => p === root || p.startsWith(root + sep);
-  const walk = (base: string, parts: string[]): string | null => {
-    let cur = base;
-    for (let i = 0; i < parts.length; i++) {
-      const seg = parts[i]!;
-      if (seg === '' || seg === '.') continue;
-      if (seg === '..') {
-        cur = dirname(cur);
-        continue;
-      }
-      const next = join(cur, seg);
-      let st;
-      try {
-        st = lstatSync(next);
-      } catch {
-        return resolve(next, ...parts.slice(i + 1));
-      }
-      if (!st.isSymbolicLink()) {
-        cur = next;
-        continue;
-      }
-      if (--budget < 0) return null;
-      const t = readlinkSync(next);
-      const via = walk(t.startsWith('/') ? '/' : cur, t.split('/'));
-      if (via === null) return null;
-      cur = via;
-    }
-    return cur;
-  };
-  const at = walk(dirname(join(root, rel)), target.split('/'));
-  return at !== null && !inside(at);
+/**
+ * Keeps a record that could not be applied as the path's wanted entry: its state is the
+ * federation's, retried every cycle at first, then with a doubling backoff up to an hour,
+ * until it applies or a newer record supersedes it (returns the tries so far; a newer record
+ * starts again from one). What this node had placed at the path
+ * stays its base, unless this attempt already moved it away (nothing is there any more).
+ */
+export function keepWanted(ctx: SetContext, d: Decision, reason: string, now = Date.now()): number {
+  const e = ctx.manifest.getEntry(d.path);
+  const prev = e?.wanted;
+  // The path stays wanted since its first failure; a newer record gets its own quick tries.
+  const same = e !== undefined && e.hlc === d.final.hlc && e.author === d.final.author;
+  const tries = (same ? (prev?.tries ?? 0) : 0) + 1;
+  const delay = tries <= RETRY_EVERY_CYCLE ? 0 : Math.min(MAX_BACKOFF_MS, FIRST_BACKOFF_MS * 2 ** (tries - RETRY_EVERY_CYCLE - 1));
+  const disk = diskState(ctx.set.path, d.path);
+  const gone = disk === null && d.local !== undefined && d.local.kind !== 'deleted' && !diskMatches(d.local, null);
+  const base = d.local && !gone ? { ...d.local, ...(d.keepLocal ? { keepLocal: true } : {}) } : null;
+  ctx.manifest.putAbsent(d.final, 'wanted', base, { since: prev?.since ?? now, retryAt: now + delay, tries, reason: reason.slice(0, 500) });
+  return tries;
 }

@@ -6,7 +6,8 @@ import { listSnapshots, loadSnapshot, type Snapshot } from './housekeep/snapshot
 import { META, metaNumber } from './outbox.js';
 import type { Decision } from './plan.js';
 import { MARKER_DIR } from './record.js';
-import { receiveApply } from './receive-apply.js';
+import { KeptWanted, receiveApply } from './receive-apply.js';
+import { placedView, stateOf } from '../manifest/manifest.js';
 import { planRecords, type PlanOptions } from './reconcile.js';
 
 /**
@@ -45,8 +46,13 @@ export async function catchUp(ctx: SetContext, opts: PlanOptions, behind: boolea
   if (behind) decisions.push(...deletedMeanwhile(ctx, snap));
   const needed = new Set(decisions.filter((d) => d.op === 'write' && d.final.kind === 'file').map((d) => d.final.digest!));
   const staged = await stageFromBundles(ctx, snap.bundles, needed, join(ctx.set.path, MARKER_DIR, 'tmp'));
+  let trouble: KeptWanted | null = null;
   try {
     await receiveApply(ctx, decisions, staged);
+  } catch (err) {
+    // What could not be applied is kept wanted: the cursors may still jump.
+    if (!(err instanceof KeptWanted)) throw err;
+    trouble = err;
   } finally {
     await unstage(staged);
   }
@@ -59,6 +65,7 @@ export async function catchUp(ctx: SetContext, opts: PlanOptions, behind: boolea
       if (seq > p.cursor) ctx.manifest.putPeer({ ...p, cursor: seq, headEtag: null });
     }
   });
+  if (trouble) throw trouble;
   return true;
 }
 
@@ -80,10 +87,20 @@ function deletedMeanwhile(ctx: SetContext, snap: Snapshot): Decision[] {
     for (const r of ctx.manifest.outboxRecords(seq)) inSnapshot.add((JSON.parse(r.record) as { path: string }).path);
   }
   const out: Decision[] = [];
-  for (const local of ctx.manifest.allEntries().values()) {
-    if (local.kind === 'deleted' || inSnapshot.has(local.path) || ctx.excluded(local.path, local.kind === 'dir')) continue;
-    if (!diskMatches(local, diskState(ctx.set.path, local.path))) continue;
-    out.push({ path: local.path, local, final: { ...local, kind: 'deleted', digest: null, size: 0, mode: 0, mtime: 0, target: null }, op: 'delete', keepLocal: false });
+  for (const e of ctx.manifest.allEntries().values()) {
+    if (e.kind === 'deleted' || inSnapshot.has(e.path)) continue;
+    const final = { ...stateOf(e), kind: 'deleted' as const, digest: null, size: 0, mode: 0, mtime: 0, target: null };
+    delete final.versions;
+    if (e.absent === 'excluded' || (!e.absent && ctx.excluded(e.path, e.kind === 'dir'))) {
+      // Kept as the federation's state, never placed: it is forgotten there, so here too.
+      ctx.manifest.putAbsent(final, 'excluded', placedView(e) ?? null);
+      continue;
+    }
+    const local = placedView(e);
+    const unchanged = diskMatches(e, diskState(ctx.set.path, e.path));
+    if (local && local.kind !== 'deleted' && unchanged) out.push({ path: e.path, local, final, op: 'delete', keepLocal: false });
+    // Nothing of it here, or changed here (left to the next scan, as a file beside a tombstone).
+    else if (e.absent) out.push({ path: e.path, local: unchanged ? local : undefined, final, op: 'record', keepLocal: false });
   }
   return out;
 }

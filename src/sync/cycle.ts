@@ -17,7 +17,7 @@ import { checkDeletions } from './reconcile.js';
 import { MARKER_DIR } from './record.js';
 import { scanTree } from './scan.js';
 import { openSession, type Session } from './session.js';
-import { peerStatus, readStatus, writeStatus, type CycleRecord } from './status.js';
+import { peerStatus, readStatus, wantedStatus, writeStatus, type CycleRecord } from './status.js';
 
 export interface CycleOptions {
   dryRun?: boolean;
@@ -110,6 +110,7 @@ async function lockedCycle(config: Config, set: SetConfig, log: Logger, opts: Cy
       lastCycle: record,
       lastSuccess: error ? (previous?.lastSuccess ?? null) : record.startedAt,
       peers: manifest.peers().map(peerStatus),
+      wanted: wantedStatus(manifest),
       updatedAt: new Date().toISOString(),
     });
     opts.afterStatus?.();

@@ -2,7 +2,7 @@ import { lstatSync, mkdirSync } from 'node:fs';
 import { inDirOf } from '../fsutil/writable.js';
 import { join } from 'node:path';
 import { statKey } from '../fsutil/stat.js';
-import type { LocalEntry } from '../manifest/manifest.js';
+import { placedView, type LocalEntry } from '../manifest/manifest.js';
 
 /** What is at a path on disk right now, in the terms the manifest compares. */
 export interface DiskState {
@@ -35,7 +35,9 @@ export function diskState(root: string, rel: string): DiskState | null {
  * does not, the path carries a local change that no scan has recorded yet, and a remote
  * state must not simply replace it (DESIGN rule 3).
  */
-export function diskMatches(local: LocalEntry | undefined, disk: DiskState | null): boolean {
+export function diskMatches(entry: LocalEntry | undefined, disk: DiskState | null): boolean {
+  // An entry not placed here is compared by what this node last placed at the path.
+  const local = placedView(entry);
   if (!local || local.kind === 'deleted') return disk === null;
   if (!disk) return false;
   if (local.kind === 'dir') return disk.kind === 'dir';

@@ -2,7 +2,7 @@ import { lstatSync, readdirSync, readlinkSync, type BigIntStats } from 'node:fs'
 import { join } from 'node:path';
 import { hashFile } from '../fsutil/hash.js';
 import { mtimeMs, permBits, statKey } from '../fsutil/stat.js';
-import type { LocalEntry } from '../manifest/manifest.js';
+import { placedView, type LocalEntry } from '../manifest/manifest.js';
 import { mapLimit } from '../util/pool.js';
 import type { SetContext } from './context.js';
 import { parentsAreDirs } from './disk.js';
@@ -61,12 +61,17 @@ function recentlyChanged(ctime: number, settleBefore: number): boolean {
  * Walks the tree (or only the subtrees in `only`: the watcher's dirty paths, conflict copies) and compares each entry's
  * stat with the manifest; only entries whose stat moved are hashed. Nothing is written: the
  * result is committed by `commitScan`, so a dry run and a real run share this code.
+ *
+ * A path whose entry is not placed here (wanted, or excluded before) is compared with what
+ * this node last placed there, and a change to it is made on that version. Such a change is
+ * left to `opts.absent` scans (receive's, which decide it against the federation's entry in
+ * the same step): recorded on its own, it would replace that entry in the manifest.
  */
-export async function scanTree(ctx: SetContext, only?: string[], opts: { ignoreSettle?: boolean } = {}): Promise<ScanResult> {
+export async function scanTree(ctx: SetContext, only?: string[], opts: { ignoreSettle?: boolean; absent?: boolean } = {}): Promise<ScanResult> {
   const root = ctx.set.path;
   const roots = only ? collapse(only) : undefined;
   const known = ctx.manifest.statIndex(roots);
-  const full = (rel: string): LocalEntry | undefined => (known.has(rel) ? ctx.manifest.getEntry(rel) : undefined);
+  const full = (rel: string): LocalEntry | undefined => (known.has(rel) ? placedView(ctx.manifest.getEntry(rel)) : undefined);
   // null: an unchanged file or symlink, whose stat need not be kept (100,000 of them are).
   const seen = new Map<string, Seen | null>();
   // Directories that could not be read: their known children are not taken as deleted.
@@ -131,6 +136,7 @@ export async function scanTree(ctx: SetContext, only?: string[], opts: { ignoreS
   for (const [rel, s] of seen) {
     if (s === null) continue;
     const row = known.get(rel);
+    if (row?.absent && !opts.absent) continue;
     const key = s.key;
     if (s.kind === 'dir') {
       if (row?.kind === 'dir' && row.mode === s.mode) {
@@ -187,7 +193,7 @@ export async function scanTree(ctx: SetContext, only?: string[], opts: { ignoreS
   const deletions: Change[] = [];
   // `known` holds exactly the scanned scope: what it has and the walk did not see is gone.
   for (const [rel, row] of known) {
-    if (row.kind === 'deleted' || seen.has(rel)) continue;
+    if (row.kind === 'deleted' || seen.has(rel) || (row.absent && !opts.absent)) continue;
     if (ctx.excluded(rel, row.kind === 'dir')) continue;
     if (unreadable.some((u) => u === '' || rel === u || rel.startsWith(`${u}/`))) continue;
     deletions.push({ entry: newEntry(ctx, rel, full(rel), { kind: 'deleted', mode: 0, mtime: 0 }), stat: null });

@@ -1,6 +1,6 @@
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Peer } from '../manifest/manifest.js';
+import type { Manifest, Peer } from '../manifest/manifest.js';
 import type { RequestCounts } from '../store/store.js';
 import type { CycleStats } from './context.js';
 
@@ -42,7 +42,20 @@ export interface SetStatus {
   lastCycle: CycleRecord | null;
   lastSuccess: string | null;
   peers: PeerStatus[];
+  /** Records received and not applied here yet, retried (DESIGN rule 7); absent in old files. */
+  wanted?: WantedStatus;
   updatedAt: string;
+}
+
+export interface WantedStatus {
+  count: number;
+  /** When the oldest of them became wanted. */
+  oldestSince: string | null;
+}
+
+export function wantedStatus(m: Manifest): WantedStatus {
+  const w = m.wantedSummary();
+  return { count: w.count, oldestSince: w.oldestSince === null ? null : new Date(w.oldestSince).toISOString() };
 }
 
 export function statusPath(stateDir: string, set: string): string {

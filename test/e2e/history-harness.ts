@@ -189,7 +189,7 @@ class S3StoreView implements StoreView {
 // ---------------------------------------------------------------------------------------------
 // Federations
 
-export type SyncValues = Record<string, string | number | boolean>;
+export type SyncValues = Record<string, string | number | boolean | string[]>;
 
 export interface HFedOptions {
   nodes: string[];
@@ -220,7 +220,8 @@ export function fastTmp(): string {
   return tmpdir();
 }
 
-const tomlValue = (v: string | number | boolean) => (typeof v === 'string' ? JSON.stringify(v) : String(v));
+// Strings and string arrays (`exclude`) are written as JSON, which TOML reads the same way.
+const tomlValue = (v: string | number | boolean | string[]) => (typeof v === 'string' || Array.isArray(v) ? JSON.stringify(v) : String(v));
 
 export class HNode {
   readonly dir: string;

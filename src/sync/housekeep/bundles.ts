@@ -23,10 +23,10 @@ export function bundleKey(name: string): string {
 
 /**
  * Packs the contents of the snapshot's small files into bundles, from this node's own disk
- * (the leader's tree is the federation's state at its cursors). Bundles of the previous
- * snapshot that are still at least half live are reused as they are, so a busy federation
- * does not re-upload its whole tree with every snapshot. A file whose disk content no longer
- * matches the manifest is left out: a bootstrapping node fetches it on its own.
+ * where it holds the snapshot's version, else from the store's blobs (see readVerified).
+ * Bundles of the previous snapshot that are still at least half live are reused as they
+ * are, so a busy federation does not re-upload its whole tree with every snapshot. A content
+ * found nowhere is left out: a bootstrapping node fetches it on its own.
  */
 export async function buildBundles(ctx: SetContext, snapName: string, entries: Entry[], previous: Snapshot | null): Promise<BundleItem[]> {
   const wanted = new Map<string, Entry[]>();
@@ -71,17 +71,27 @@ export async function buildBundles(ctx: SetContext, snapName: string, entries: E
   return items;
 }
 
-/** The content of one of the entries, read from disk and checked against the digest. */
+/**
+ * The content of one of the entries, checked against the digest: from this node's disk where
+ * it holds that version, else (a path excluded here, a record not applied yet) from the
+ * store's blob, or nothing: bundles only ever save a bootstrapping node requests.
+ */
 async function readVerified(ctx: SetContext, list: Entry[], digest: string): Promise<Buffer | null> {
   for (const e of list) {
     const local = ctx.manifest.getEntry(e.path);
-    if (!diskMatches(local, diskState(ctx.set.path, e.path))) continue;
+    if (!local || local.absent || !diskMatches(local, diskState(ctx.set.path, e.path))) continue;
     try {
       const body = await readFile(join(ctx.set.path, e.path));
       if (createHash('sha256').update(body).digest('hex') === digest) return body;
     } catch {
       // changed or gone since; try the next path with this content
     }
+  }
+  try {
+    const body = await ctx.store.get(ctx.blobKey(digest));
+    if (body && createHash('sha256').update(body).digest('hex') === digest) return body;
+  } catch (err) {
+    ctx.log.warn({ digest, err: (err as Error).message }, 'cannot read a blob for a bundle; a bootstrapping node fetches it on its own');
   }
   return null;
 }

@@ -9,6 +9,7 @@ import { collectGarbage, listGarbage, newestOf, storeNow } from './gc.js';
 import { listJournals, pruneSegments, pruneSnapshots } from './prune.js';
 import { encodeSnapshot, listSnapshots, loadSnapshot, snapshotKey, snapshotName, type Snapshot } from './snapshot.js';
 import { MARKER_DIR } from '../record.js';
+import { stateOf } from '../../manifest/manifest.js';
 
 const HOUSEKEEP_AT = 'housekeep_at';
 const SNAPSHOT_AT = 'snapshot_at';
@@ -111,14 +112,16 @@ function currentCursors(ctx: SetContext): Record<string, number> {
 
 /**
  * The leader's manifest, with its outbox empty, is the federation's state at its cursors:
- * that is the snapshot. Bundles are written before it, and the snapshot is the commit point.
+ * that is the snapshot. Every entry goes in, placed on this disk or not (paths the leader
+ * excludes, records it could not apply yet): never the leader's disk or filters. Bundles are
+ * written before it, and the snapshot is the commit point.
  */
 async function writeSnapshot(ctx: SetContext, previous: Snapshot | null): Promise<Snapshot> {
   const hlc = ctx.clock.tick();
   const name = snapshotName(hlc, ctx.nodeId);
   const entries = [...ctx.manifest.allEntries().values()]
     .filter((e) => Object.keys(e.vv).length > 0)
-    .map(({ stat: _stat, ...e }) => e)
+    .map(stateOf)
     .sort((a, b) => (a.path < b.path ? -1 : 1));
   const bundles = await buildBundles(ctx, name, entries, previous);
   const snap: Snapshot = { name, node: ctx.nodeId, hlc, created: new Date().toISOString(), cursors: currentCursors(ctx), entries, bundles };
