@@ -52,7 +52,7 @@ function nodeIdOf(n: FedNode): string {
 
 /** Log lines at warn or above that say the node took a new id. */
 function newIdWarnings(n: FedNode): Record<string, unknown>[] {
-  return n.logLines().filter((l) => Number(l.level) >= 40 && /new id/.test(String(l.msg)));
+  return n.logLines().filter((l) => ['warn', 'error', 'fatal'].includes(String(l.level)) && /new id/.test(String(l.msg)));
 }
 
 const read = (n: FedNode, rel: string) => (existsSync(n.abs(rel)) ? readFileSync(n.abs(rel), 'utf8') : '(absent)');
