@@ -140,6 +140,8 @@ export class Manifest {
     this.db = new Database(file);
     chmodSync(file, 0o600);
     this.db.pragma('journal_mode = WAL');
+    // NORMAL under WAL: a commit may be lost to a power cut (never corrupted), which keeps the
+    // scan's bulk commits cheap. Commits that precede a store write use durableTransaction.
     this.db.pragma('synchronous = NORMAL');
     this.db.pragma('busy_timeout = 5000');
     this.migrate();
@@ -206,6 +208,22 @@ export class Manifest {
 
   transaction<T>(fn: () => T): T {
     return this.db.transaction(fn)();
+  }
+
+  /**
+   * A transaction whose commit is on disk before it returns (synchronous = FULL for this
+   * commit): for what must survive a power cut because a store write follows it (a seq
+   * reserved before its segment is uploaded, a head about to be written, a new node id).
+   * Under WAL the fsync of this commit also makes every earlier NORMAL commit durable, since
+   * the WAL is written in order; the scan's bulk commits stay NORMAL and pay for no fsync.
+   */
+  durableTransaction<T>(fn: () => T): T {
+    this.db.pragma('synchronous = FULL');
+    try {
+      return this.db.transaction(fn)();
+    } finally {
+      this.db.pragma('synchronous = NORMAL');
+    }
   }
 
   getMeta(key: string): string | undefined {

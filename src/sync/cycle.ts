@@ -12,6 +12,8 @@ import { headDue, publishOutbox, writeHead } from './publish.js';
 import { revertDrift } from './drift.js';
 import { deferFirstHousekeeping, housekeep, housekeepingDue } from './housekeep/index.js';
 import { fetchPeers } from './pull.js';
+import { IdentityTakenError } from './identity.js';
+import { checkIdentity } from './own-writes.js';
 import { isFresh, receive } from './receive.js';
 import { checkDeletions } from './reconcile.js';
 import { MARKER_DIR } from './record.js';
@@ -187,10 +189,22 @@ async function cycleSteps(ctx: SetContext, opts: CycleOptions): Promise<string[]
   if (!fresh) await scanAndRecord();
   if (ctx.set.role !== 'publish') await receive(ctx, opts);
   if (fresh) await scanAndRecord();
-  if (ctx.set.role !== 'subscribe' && ctx.manifest.outboxSegments().length > 0) {
+  const publishing = ctx.set.role !== 'subscribe' && ctx.manifest.outboxSegments().length > 0;
+  // A publish-only node lists heads/ for nothing else: it checks its own head before writing.
+  if (ctx.set.role === 'publish' && (publishing || headDue(ctx))) await step('identity', () => checkIdentity(ctx));
+  if (publishing) {
     await step('publish', () => publishOutbox(ctx));
   } else if (headDue(ctx)) {
-    await step('head', () => writeHead(ctx, metaNumber(ctx, META.publishedSeq)));
+    await step('head', async () => {
+      try {
+        await writeHead(ctx, metaNumber(ctx, META.publishedSeq));
+      } catch (err) {
+        // Another writer used this id: the node has a new one, under which all is published.
+        if (!(err instanceof IdentityTakenError)) throw err;
+        if (ctx.set.role !== 'subscribe') await publishOutbox(ctx);
+        if (headDue(ctx)) await writeHead(ctx, metaNumber(ctx, META.publishedSeq));
+      }
+    });
   }
   // Housekeeping rides on full cycles only: a watcher's quick dirty-path cycles stay quick.
   if (opts.only === undefined && housekeepingDue(ctx) && !deferFirstHousekeeping(ctx)) await housekeep(ctx);
@@ -205,7 +219,7 @@ async function dryRun(ctx: SetContext, opts: CycleOptions): Promise<void> {
   const pending = ctx.manifest.outboxSegments().reduce((n, s) => n + s.count, 0);
   if (pending > 0) print(`publish  ${pending} change(s) already queued from an earlier run`);
   if (ctx.set.role !== 'publish') {
-    const batches = await step('pull', () => fetchPeers(ctx));
+    const batches = await step('pull', () => fetchPeers(ctx, { dryRun: true }));
     for (const [path, records] of byPath(batches.flatMap((b) => b.records))) {
       const d = decide(path, overlay.get(path) ?? ctx.manifest.getEntry(path), records, ctx.nodeId);
       if (!d || d.op === 'record') continue;

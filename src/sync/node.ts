@@ -4,9 +4,7 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { Manifest } from '../manifest/manifest.js';
 import { newNodeId } from './ids.js';
-import { META } from './outbox.js';
-
-const NODE_META = { id: 'node_id', machine: 'machine_id', host: 'hostname', created: 'created' } as const;
+import { logNewId, NODE_META, retireId } from './identity.js';
 
 export function manifestPath(stateDir: string, set: string): string {
   return join(stateDir, set, 'manifest.db');
@@ -28,7 +26,9 @@ function machineId(): string {
  * Opens (or creates) the set's manifest and returns this node's id in it. A manifest copied
  * from another machine (a cloned disk image) would make two machines write one node's
  * journal, so when the machine id or hostname kept beside the id no longer match, the node
- * takes a new id and treats the old one as a peer it is already caught up with.
+ * takes a new id (retireId): the old one becomes a peer read from what this manifest says it
+ * published on, and the changes it had not published yet are published under the new id
+ * (this copy may be the only one that holds them).
  */
 export function openNode(stateDir: string, set: string, log: Logger): { manifest: Manifest; nodeId: string; created: boolean } {
   const file = manifestPath(stateDir, set);
@@ -38,7 +38,7 @@ export function openNode(stateDir: string, set: string, log: Logger): { manifest
   let nodeId = manifest.getMeta(NODE_META.id);
   if (!nodeId) {
     nodeId = newNodeId();
-    manifest.transaction(() => {
+    manifest.durableTransaction(() => {
       manifest.setMeta(NODE_META.id, nodeId!);
       manifest.setMeta(NODE_META.machine, here.machine);
       manifest.setMeta(NODE_META.host, here.host);
@@ -49,19 +49,11 @@ export function openNode(stateDir: string, set: string, log: Logger): { manifest
   const was = { machine: manifest.getMeta(NODE_META.machine) ?? '', host: manifest.getMeta(NODE_META.host) ?? '' };
   if (was.machine !== here.machine || was.host !== here.host) {
     const old = nodeId;
-    nodeId = newNodeId();
-    log.warn({ set, old, new: nodeId, was, now: here }, 'state was copied from another machine; this node takes a new id');
-    manifest.transaction(() => {
-      const published = Number(manifest.getMeta(META.publishedSeq) ?? 0);
-      // The old node's published changes are already in this manifest; its unpublished
-      // ones belong to the machine that still runs as the old node.
-      manifest.putPeer({ node: old, name: was.host, role: '', cursor: published, headEtag: null, headSeq: published, heartbeat: null, error: null });
-      manifest.clearOutboxThrough(Number.MAX_SAFE_INTEGER);
-      for (const k of [META.publishedSeq, META.storedSeq, META.headAt, META.headAcks]) manifest.setMeta(k, 0);
-      manifest.setMeta(NODE_META.id, nodeId!);
+    nodeId = retireId(manifest, old, was.host, () => {
       manifest.setMeta(NODE_META.machine, here.machine);
       manifest.setMeta(NODE_META.host, here.host);
     });
+    logNewId(log.child({ set }), old, nodeId, 'state was copied from another machine', { was, now: here });
   }
   return { manifest, nodeId, created };
 }

@@ -14,6 +14,18 @@ export const META = {
   headAcks: 'head_acks',
   /** Outbox segments up to this seq hold deletions recorded with --force. */
   forcedSeq: 'forced_seq',
+  /**
+   * The highest seq whose upload may have started: committed (durably) before the PUT, so
+   * no later change is ever added to it, and `reservedBody` is what a retry sends again.
+   */
+  reservedSeq: 'reserved_seq',
+  reservedBody: 'reserved_body',
+  /** The ETag of the last head this node wrote (DESIGN rule 6 compares the listing with it). */
+  headEtag: 'head_etag',
+  /** The sha256 of a head being written, committed before the PUT; cleared with its ETag. */
+  headPending: 'head_pending',
+  /** 'yes' or 'no': whether the store honours conditional writes, learnt once. */
+  conditional: 'store_conditional',
 } as const;
 
 export function metaNumber(ctx: SetContext, key: string): number {
@@ -48,7 +60,8 @@ export function recordChanges(ctx: SetContext, changes: Change[], restat: [strin
 
 /** The outbox segment new records go into, and how many more it takes. */
 function openSegment(ctx: SetContext): { seq: number; room: number } {
-  const stored = Math.max(metaNumber(ctx, META.storedSeq), metaNumber(ctx, META.publishedSeq));
+  // A seq whose upload may have started takes nothing more: its segment is write-once.
+  const stored = Math.max(metaNumber(ctx, META.storedSeq), metaNumber(ctx, META.publishedSeq), metaNumber(ctx, META.reservedSeq));
   const last = ctx.manifest.outboxSegments().at(-1);
   if (last && last.seq > stored && last.count < MAX_SEGMENT_RECORDS) return { seq: last.seq, room: MAX_SEGMENT_RECORDS - last.count };
   return { seq: Math.max(stored, last?.seq ?? 0) + 1, room: MAX_SEGMENT_RECORDS };

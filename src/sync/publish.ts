@@ -9,7 +9,9 @@ import { mapLimit } from '../util/pool.js';
 import type { SetContext } from './context.js';
 import { promisesKept, takeBack, type Queued } from './conflict.js';
 import { encodeHead, type Head } from './head.js';
-import { BLOBS_PREFIX, headKey, segmentKey } from './layout.js';
+import { BLOBS_PREFIX } from './layout.js';
+import { IdentityTakenError } from './identity.js';
+import { putHead, putSegment } from './own-writes.js';
 import { META, metaNumber } from './outbox.js';
 import type { Entry } from './record.js';
 import { encodeSegment } from './segment.js';
@@ -24,21 +26,25 @@ const SMALL_FILE = 8 * 1024 * 1024;
  * Publishes the outbox (DESIGN rule 2): for each pending segment, its blobs, then the
  * segment itself, then one head raising `seq` over all of them. Every step is idempotent,
  * so a crash anywhere is repaired by simply running again: a stored segment is never
- * rebuilt, and the head is the commit point readers trust.
+ * rebuilt, and the head is the commit point readers trust. When a write finds another writer
+ * under this node's id, the node has taken a new id and publishes everything again under it.
  */
 export async function publishOutbox(ctx: SetContext): Promise<number> {
+  try {
+    return await publishOnce(ctx);
+  } catch (err) {
+    if (!(err instanceof IdentityTakenError)) throw err;
+    return publishOnce(ctx);
+  }
+}
+
+async function publishOnce(ctx: SetContext): Promise<number> {
   const segments = ctx.manifest.outboxSegments();
   if (segments.length === 0) return 0;
   let published = 0;
-  await learnStoredBlobs(ctx, segments.filter((s) => s.seq > metaNumber(ctx, META.storedSeq)));
+  await learnStoredBlobs(ctx, segments.filter((s) => s.seq > Math.max(metaNumber(ctx, META.storedSeq), metaNumber(ctx, META.reservedSeq))));
   for (const { seq } of segments) {
-    if (seq > metaNumber(ctx, META.storedSeq)) {
-      await storeBlobs(ctx, seq);
-      const records = ctx.manifest.outboxRecords(seq).map((r) => JSON.parse(r.record) as Entry);
-      const forced = seq <= metaNumber(ctx, META.forcedSeq);
-      await ctx.store.put(segmentKey(ctx.nodeId, seq), encodeSegment(ctx.nodeId, seq, records, forced));
-      ctx.manifest.setMeta(META.storedSeq, seq);
-    }
+    if (seq > metaNumber(ctx, META.storedSeq)) await storeSegment(ctx, seq);
     published += ctx.manifest.outboxRecords(seq).length;
   }
   const last = segments.at(-1)!.seq;
@@ -49,6 +55,32 @@ export async function publishOutbox(ctx: SetContext): Promise<number> {
   });
   ctx.stats.published += published;
   return published;
+}
+
+/**
+ * Segment keys are write-once: the seq and the exact bytes are reserved in the manifest
+ * (durably) before the upload, so a retry sends the same bytes and no later change is ever
+ * added to a seq that may be stored. Blobs are stored before the reservation, never after.
+ */
+async function storeSegment(ctx: SetContext, seq: number): Promise<void> {
+  const m = ctx.manifest;
+  const reserved = m.getMeta(META.reservedBody) ?? '';
+  let body: Buffer;
+  if (seq <= metaNumber(ctx, META.reservedSeq) && reserved) body = Buffer.from(reserved, 'base64');
+  else {
+    await storeBlobs(ctx, seq);
+    const records = m.outboxRecords(seq).map((r) => JSON.parse(r.record) as Entry);
+    body = encodeSegment(ctx.nodeId, seq, records, seq <= metaNumber(ctx, META.forcedSeq));
+    m.durableTransaction(() => {
+      m.setMeta(META.reservedSeq, seq);
+      m.setMeta(META.reservedBody, body.toString('base64'));
+    });
+  }
+  await putSegment(ctx, seq, body);
+  m.transaction(() => {
+    m.setMeta(META.storedSeq, seq);
+    m.setMeta(META.reservedBody, '');
+  });
 }
 
 /**
@@ -208,12 +240,15 @@ export async function writeHead(ctx: SetContext, seq: number): Promise<void> {
     heartbeat: new Date().toISOString(),
     acks,
   };
-  await ctx.store.put(headKey(ctx.nodeId), encodeHead(head));
-  ctx.manifest.transaction(() => {
+  const etag = await putHead(ctx, encodeHead(head));
+  // Durable: the next cycle compares the listed head with this ETag (DESIGN rule 6).
+  ctx.manifest.durableTransaction(() => {
     ctx.manifest.setMeta(META.publishedSeq, seq);
     ctx.manifest.setMeta(META.headAt, Date.now());
     ctx.manifest.setMeta(META.headAcks, JSON.stringify(acks));
     ctx.manifest.setMeta(META.hlc, ctx.clock.current);
+    ctx.manifest.setMeta(META.headEtag, etag);
+    ctx.manifest.setMeta(META.headPending, '');
   });
 }
 

@@ -3,6 +3,8 @@ import type { Peer } from '../manifest/manifest.js';
 import { mapLimit } from '../util/pool.js';
 import type { SetContext } from './context.js';
 import { decodeHead, type Head } from './head.js';
+import { checkOwnHead } from './identity.js';
+import type { ObjectInfo } from '../store/store.js';
 import { HEADS_PREFIX, headNode, JOURNAL_PREFIX, segmentKey } from './layout.js';
 import type { Entry } from './record.js';
 import { decodeSegment } from './segment.js';
@@ -35,15 +37,23 @@ export interface PeerBatch {
 /**
  * One LIST of `heads/` says which peers moved (their ETags); only those heads are fetched,
  * and only the segments after this node's cursor. An idle cycle is exactly that one LIST.
- * A peer whose head or segment is malformed is stopped with a logged error; the others go on.
+ * The same listing shows this node's own head, checked against the one it wrote last (DESIGN
+ * rule 6, identity.ts); when the node takes a new id there, the old id is read as a peer
+ * in this same cycle. A peer whose head or segment is malformed is stopped with a logged
+ * error; the others go on.
  */
-export async function fetchPeers(ctx: SetContext): Promise<PeerBatch[]> {
-  const known = new Map(ctx.manifest.peers().map((p) => [p.node, p]));
-  const moved: { node: string; etag: string }[] = [];
+export async function fetchPeers(ctx: SetContext, opts: { dryRun?: boolean } = {}): Promise<PeerBatch[]> {
+  const heads: { node: string; etag: string; info: ObjectInfo }[] = [];
   for await (const obj of ctx.store.list(HEADS_PREFIX)) {
     const node = headNode(obj.key);
-    if (!node || node === ctx.nodeId) continue;
-    if (known.get(node)?.headEtag !== obj.etag) moved.push({ node, etag: obj.etag });
+    if (node) heads.push({ node, etag: obj.etag, info: obj });
+  }
+  await checkOwnHead(ctx, heads.find((h) => h.node === ctx.nodeId)?.info, opts.dryRun);
+  const known = new Map(ctx.manifest.peers().map((p) => [p.node, p]));
+  const moved: { node: string; etag: string }[] = [];
+  for (const { node, etag } of heads) {
+    if (node === ctx.nodeId) continue;
+    if (known.get(node)?.headEtag !== etag) moved.push({ node, etag });
   }
   const batches = await mapLimit(moved, SEGMENTS_IN_FLIGHT, (m) => fetchPeer(ctx, known.get(m.node) ?? newPeer(m.node), m.etag));
   return batches.filter((b): b is PeerBatch => b !== null);

@@ -318,9 +318,10 @@ describe('runCycle: cost and echo', () => {
     assert.equal(r.record!.stats.published, 11_615);
     assert.equal(journal(c, a.id).length, 2, 'two segments');
     // heads/ to receive and snapshots/ to catch up (a first cycle), blobs/ once for the whole
-    // outbox; every other request a PUT.
+    // outbox; every other request a PUT (the first head write once more: it learns whether the
+    // store honours conditional writes).
     assert.equal(r.record!.requests.list, 3, JSON.stringify(r.record!.requests));
-    assert.equal(r.record!.requests.put, 11_500 + 2 + 1);
+    assert.equal(r.record!.requests.put, 11_500 + 2 + 1 + 1);
   });
 
   it("a node's first cycle leaves housekeeping (the snapshot) to its second", async () => {
