@@ -20,7 +20,9 @@ import type { S3Target } from '../support/s3.js';
 import { assertOk, assertTreesEqual, describeResult, Federation, ownStderrLines, servers, type CommandResult, type FedNode } from './harness.js';
 
 const PASSPHRASE = 'Parallel-Init-Passphrase-5c2e91';
-const ROUNDS = Number(process.env.FEDSYNC_E2E_ROUNDS ?? 4);
+// Rounds per case (FEDSYNC_E2E_ROUNDS raises them); today's code diverged in the first round
+// of almost every case, and one round costs three inits and six cycles.
+const ROUNDS = Number(process.env.FEDSYNC_E2E_ROUNDS ?? 3);
 
 type StoreKind = 's3' | 'file';
 
@@ -153,26 +155,28 @@ async function raceRound(target: S3Target, round: number, o: RoundOptions): Prom
   }
 }
 
-function raceTests(target: () => S3Target, kind: StoreKind): void {
+function raceTests(target: () => S3Target, kind: StoreKind, rounds: number): void {
   const all = (v: boolean) => ({ A: v, B: v, C: v });
-  it(`${kind}: three inits at once on an empty store with a passphrase, ${ROUNDS} rounds: one format, one tree`, { timeout: 900_000 }, async (t) => {
-    for (let round = 1; round <= ROUNDS; round++) t.diagnostic(await raceRound(target(), round, { kind, encrypted: all(true) }));
+  const fewer = Math.max(1, rounds - 1);
+  it(`${kind}: three inits at once on an empty store with a passphrase, ${rounds} rounds: one format, one tree`, { timeout: 900_000 }, async (t) => {
+    for (let round = 1; round <= rounds; round++) t.diagnostic(await raceRound(target(), round, { kind, encrypted: all(true) }));
   });
-  it(`${kind}: three inits at once on an empty store without a passphrase, ${ROUNDS} rounds: one format, one tree`, { timeout: 900_000 }, async (t) => {
-    for (let round = 1; round <= ROUNDS; round++) t.diagnostic(await raceRound(target(), round, { kind, encrypted: all(false) }));
+  it(`${kind}: three inits at once on an empty store without a passphrase, ${fewer} rounds: one format, one tree`, { timeout: 900_000 }, async (t) => {
+    for (let round = 1; round <= fewer; round++) t.diagnostic(await raceRound(target(), round, { kind, encrypted: all(false) }));
   });
-  it(`${kind}: one node with a passphrase and two without, at once: one format; the node that does not match fails on one line`, { timeout: 900_000 }, async (t) => {
-    for (let round = 1; round <= Math.max(2, ROUNDS >> 1); round++) t.diagnostic(await raceRound(target(), round, { kind, encrypted: { A: true, B: false, C: false } }));
+  it(`${kind}: one node with a passphrase and two without, at once, ${fewer} rounds: one format; the node that does not match fails on one line`, { timeout: 900_000 }, async (t) => {
+    for (let round = 1; round <= fewer; round++) t.diagnostic(await raceRound(target(), round, { kind, encrypted: { A: true, B: false, C: false } }));
   });
 }
 
-/** A line that names the format and says what to do. */
-function assertFormatLine(r: CommandResult, what: string): void {
+/** A line that names the format and says what to do (returned for the diagnostics). */
+function assertFormatLine(r: CommandResult, what: string): string {
   assert.notEqual(r.code, 0, `${what} exited 0 with a format that is not the store's:\n${describeResult(r)}`);
   const lines = ownStderrLines(r);
   assert.equal(lines.length, 1, `${what}: exactly one line on stderr:\n${describeResult(r)}`);
   assert.match(lines[0]!, /format/, `${what}: the line names the format:\n${describeResult(r)}`);
   assert.match(lines[0]!, /fedsync init|state/, `${what}: the line says what to do:\n${describeResult(r)}`);
+  return `${what}: ${lines[0]!}`;
 }
 
 for (const server of servers('parallel init')) {
@@ -185,10 +189,11 @@ for (const server of servers('parallel init')) {
       await target?.stop();
     });
 
-    raceTests(() => target, 's3');
-    if (server.name === 's3rver') raceTests(() => target, 'file');
+    raceTests(() => target, 's3', ROUNDS);
+    // The file store's exact create is the same path as RGW's conditional PUT: fewer rounds.
+    if (server.name === 's3rver') raceTests(() => target, 'file', Math.max(1, ROUNDS - 1));
 
-    it('a node whose cached format is not the store\'s fails loudly at run, init and doctor', { timeout: 600_000 }, async () => {
+    it('a node whose cached format is not the store\'s fails loudly at run, init and doctor', { timeout: 600_000 }, async (t) => {
       const env = { FEDSYNC_PASSPHRASE: PASSPHRASE };
       const fed = await Federation.create(target, { nodes: ['A', 'B', 'X'], init: false, nodeEnv: { A: env, B: env, X: env } });
       const [a, b, x] = fed.nodes as [FedNode, FedNode, FedNode];
@@ -217,18 +222,20 @@ for (const server of servers('parallel init')) {
         await b.run();
         writeFileSync(a.abs('from-a.txt'), 'from A\n');
         const before = await fed.listObjects(`journal/${a.id}/`);
-        assertFormatLine(await a.fedsync(['run']), 'A: fedsync run');
+        t.diagnostic(assertFormatLine(await a.fedsync(['run']), 'A: fedsync run'));
         assert.deepEqual(await fed.listObjects(`journal/${a.id}/`), before, 'A published with a format that is not the store\'s');
-        assertFormatLine(await a.fedsync(['init']), 'A: fedsync init');
+        t.diagnostic(assertFormatLine(await a.fedsync(['init']), 'A: fedsync init'));
         const doctor = await a.fedsync(['doctor']);
         assert.notEqual(doctor.code, 0, describeResult(doctor));
-        assert.match(doctor.stdout, /FAIL www: federation: .*format/, `doctor names the format:\n${describeResult(doctor)}`);
+        const federation = /^FAIL www: federation: .*$/m.exec(doctor.stdout);
+        assert.match(federation?.[0] ?? '', /format/, `doctor names the format:\n${describeResult(doctor)}`);
+        t.diagnostic(`A: fedsync doctor: ${federation![0]}`);
 
         // (2) X, pointed back at this federation's prefix, finds out from a peer's head that
         // does not authenticate under its key.
         writeFileSync(x.config, xConfig);
         writeFileSync(x.abs('from-x.txt'), 'from X\n');
-        assertFormatLine(await x.fedsync(['run']), 'X: fedsync run on another federation\'s prefix');
+        t.diagnostic(assertFormatLine(await x.fedsync(['run']), 'X: fedsync run on another federation\'s prefix'));
 
         // B, whose format is the store's, goes on.
         assertOk(await b.fedsync(['run']), 'B: fedsync run');
