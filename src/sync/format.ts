@@ -2,34 +2,33 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { StoreConfig } from '../config/types.js';
 import { FileStore } from '../store/file/file.js';
-import { blobName, newEncryption, openEncryption, PassphraseError, readPassphrase, type EncryptionParams } from '../crypto/keys.js';
+import { blobName, newEncryption, openEncryption, PassphraseError, readPassphrase } from '../crypto/keys.js';
 import type { Manifest } from '../manifest/manifest.js';
 import { EncryptedStore } from '../store/encrypted/encrypted.js';
 import type { Store } from '../store/store.js';
 import type { SetContext } from './context.js';
+import { createFormat } from './format-create.js';
+import { formatDigest, FormatMismatchError, parseFormat, sameFormat, type Format } from './format-file.js';
 import { FORMAT_KEY } from './layout.js';
 
-/** `format.json`: written once by the first node, never changed. */
-export interface Format {
-  fedsync: 'format';
-  version: 1;
-  set: string;
-  created: string;
-  encryption: EncryptionParams | null;
+export type { Format } from './format-file.js';
+export { cachedFormatProblem, formatMismatchFix } from './format-file.js';
+
+/** Manifest meta: the format this node uses, and the digest of the one it confirmed with the store. */
+const CACHE_KEY = 'format';
+const CONFIRMED_KEY = 'format_confirmed';
+
+const plainLocation = (store: Store) => store.location.replace(/ \(encrypted\)$/, '');
+
+export function cachedFormatJson(manifest: Pick<Manifest, 'getMeta'>): string | undefined {
+  return manifest.getMeta(CACHE_KEY);
 }
 
-const CACHE_KEY = 'format';
-
-function parse(body: Buffer, where: string): Format {
-  let f: Partial<Format>;
-  try {
-    f = JSON.parse(body.toString('utf8')) as Partial<Format>;
-  } catch {
-    throw new Error(`${where} is not valid JSON`);
-  }
-  if (f.fedsync !== 'format') throw new Error(`${where} is not a fedsync format file`);
-  if (f.version !== 1) throw new Error(`${where} has layout version ${String(f.version)}, which this fedsync does not know; upgrade fedsync`);
-  return { ...f, encryption: f.encryption ?? null } as Format;
+function remember(manifest: Manifest, format: Format): void {
+  manifest.transaction(() => {
+    manifest.setMeta(CACHE_KEY, JSON.stringify(format));
+    manifest.setMeta(CONFIRMED_KEY, formatDigest(format));
+  });
 }
 
 /**
@@ -49,56 +48,108 @@ function checkPassphrase(format: Format, storeCfg: StoreConfig, where: string): 
 
 /**
  * `fedsync init`: reads the set's format.json (checking the passphrase against it) or
- * prepares a new one. `commit` is called once the local state may be created, and a new
- * format is written only after it, so a refused init leaves nothing behind locally or
- * remotely. Two first nodes racing both write; each then keeps what the store holds.
+ * creates it race-free (format-create.ts, DESIGN rule 10). `commit` is called once the local
+ * state may be created, and a new format is proposed only after it, so a refused init leaves
+ * nothing behind locally or remotely. A node that already holds another format fails here.
  */
 export async function initFormat(store: Store, storeCfg: StoreConfig, set: string, commit: () => Manifest): Promise<{ format: Format; created: boolean }> {
   const where = `${store.location}/${FORMAT_KEY}`;
   const body = await store.get(FORMAT_KEY);
   if (body) {
-    const format = parse(body, where);
+    const format = parseFormat(body, where);
     checkPassphrase(format, storeCfg, where);
-    commit().setMeta(CACHE_KEY, JSON.stringify(format));
+    const manifest = commit();
+    confirmMine(manifest, format, where, set);
+    remember(manifest, format);
     return { format, created: false };
   }
-  const passphrase = readPassphrase(storeCfg.passphraseFile);
-  const ours: Format = { fedsync: 'format', version: 1, set, created: new Date().toISOString(), encryption: passphrase ? newEncryption(passphrase).params : null };
   const manifest = commit();
-  await store.put(FORMAT_KEY, Buffer.from(JSON.stringify(ours, null, 2) + '\n'));
-  const stored = parse((await store.get(FORMAT_KEY)) ?? Buffer.from(JSON.stringify(ours)), where);
+  const cached = cachedFormatJson(manifest);
+  let ours: Format;
+  if (cached) {
+    // The store lost its format.json (or this is another prefix): propose the one this node
+    // holds, so that if it is chosen nothing changes here; if another is, this node says so.
+    ours = parseFormat(Buffer.from(cached), 'the cached format');
+    checkPassphrase(ours, storeCfg, 'the cached format');
+  } else {
+    const passphrase = readPassphrase(storeCfg.passphraseFile);
+    ours = { fedsync: 'format', version: 1, set, created: new Date().toISOString(), encryption: passphrase ? newEncryption(passphrase).params : null };
+  }
+  const stored = parseFormat(await createFormat(store, manifest, Buffer.from(JSON.stringify(ours, null, 2) + '\n')), where);
+  confirmMine(manifest, stored, where, set);
   checkPassphrase(stored, storeCfg, where);
-  manifest.setMeta(CACHE_KEY, JSON.stringify(stored));
-  return { format: stored, created: stored.created === ours.created };
+  remember(manifest, stored);
+  return { format: stored, created: sameFormat(stored, ours) };
+}
+
+function confirmMine(manifest: Manifest, stored: Format, where: string, set: string): void {
+  const cached = cachedFormatJson(manifest);
+  if (!cached) return;
+  const mine = parseFormat(Buffer.from(cached), 'the cached format');
+  if (!sameFormat(mine, stored)) throw new FormatMismatchError(mine, stored, where, manifest.file, set);
 }
 
 /**
  * Before a cycle: the set's format, from the manifest's copy when there is one (so a cycle
  * costs no extra request), else from the store; with encryption, the passphrase is checked
  * and the store wrapped so everything written is encrypted and everything read verified.
+ * A cached copy never confirmed against the store (a manifest from before confirmation was
+ * kept, or one edited) is compared with format.json once, before anything is written.
  */
 export async function openFormat(ctx: SetContext, storeCfg: StoreConfig): Promise<Format> {
   const where = `${ctx.store.location}/${FORMAT_KEY}`;
   const cached = ctx.manifest.getMeta(CACHE_KEY);
   // A daemon's session keeps its keys: the (deliberately slow) derivation runs once.
-  if (cached && ctx.store instanceof EncryptedStore) return parse(Buffer.from(cached), 'cached format');
+  if (cached && ctx.store instanceof EncryptedStore) return parseFormat(Buffer.from(cached), 'cached format');
   let format: Format;
   // A file:// store is typically a shared mount: unmounted, its directory would look like an
   // empty federation and the node would split off from the others without a word.
   if (ctx.store instanceof FileStore && !existsSync(join(ctx.store.root, FORMAT_KEY))) {
     throw new Error(`${where} is missing: is the store's directory mounted? (run \`fedsync init\` for a new store)`);
   }
-  if (cached) format = parse(Buffer.from(cached), 'cached format');
-  else {
+  if (cached) {
+    format = parseFormat(Buffer.from(cached), 'cached format');
+    if (ctx.manifest.getMeta(CONFIRMED_KEY) !== formatDigest(format)) {
+      const body = await ctx.store.get(FORMAT_KEY);
+      if (!body) throw new Error(`${where} is missing, so this node's format cannot be confirmed: check the store URL and prefix`);
+      const stored = parseFormat(body, where);
+      if (!sameFormat(format, stored)) throw new FormatMismatchError(format, stored, where, ctx.manifest.file, ctx.set.name);
+      ctx.manifest.setMeta(CONFIRMED_KEY, formatDigest(format));
+    }
+  } else {
     const body = await ctx.store.get(FORMAT_KEY);
     if (!body) throw new Error(`${ctx.store.location} has no ${FORMAT_KEY}: run \`fedsync init\` on one node first`);
-    format = parse(body, where);
+    format = parseFormat(body, where);
   }
   const keys = checkPassphrase(format, storeCfg, where);
-  if (!cached) ctx.manifest.setMeta(CACHE_KEY, JSON.stringify(format));
+  if (!cached) remember(ctx.manifest, format);
   if (keys && !(ctx.store instanceof EncryptedStore)) {
     ctx.store = new EncryptedStore(ctx.store, keys);
     ctx.blobKey = (d) => blobName(keys, d);
   }
   return format;
 }
+
+/**
+ * A peer's object failed authentication or did not decode: either it was tampered with, or
+ * this node holds another format than the store's. The second must stop the node (it would
+ * diverge silently otherwise), so format.json is read and compared, at most once a cycle and
+ * only after such a failure: an idle cycle never pays for it.
+ */
+export function checkFormatInForce(ctx: SetContext): Promise<void> {
+  let check = checked.get(ctx.stats);
+  if (!check) {
+    check = (async () => {
+      const cached = ctx.manifest.getMeta(CACHE_KEY);
+      const body = await ctx.store.get(FORMAT_KEY);
+      if (!cached || !body) return;
+      const where = `${plainLocation(ctx.store)}/${FORMAT_KEY}`;
+      const mine = parseFormat(Buffer.from(cached), 'cached format');
+      const stored = parseFormat(body, where);
+      if (!sameFormat(mine, stored)) throw new FormatMismatchError(mine, stored, where, ctx.manifest.file, ctx.set.name);
+    })();
+    checked.set(ctx.stats, check);
+  }
+  return check;
+}
+const checked = new WeakMap<object, Promise<void>>();

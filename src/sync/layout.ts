@@ -1,5 +1,7 @@
 /** Key names inside a set's prefix (DESIGN.md, "Layout in the store"). */
 export const FORMAT_KEY = 'format.json';
+/** Proposed formats, where the store ignores conditional writes (DESIGN rule 10; format-create.ts). */
+export const FORMAT_CANDIDATES_PREFIX = 'formats/';
 export const HEADS_PREFIX = 'heads/';
 export const JOURNAL_PREFIX = 'journal/';
 export const BLOBS_PREFIX = 'blobs/';
@@ -28,4 +30,14 @@ export function segmentOf(key: string): { node: string; seq: number } | null {
 
 export function blobKey(digest: string): string {
   return `${BLOBS_PREFIX}${digest.slice(0, 2)}/${digest}`;
+}
+
+/** A format candidate's key: random, so racers never write the same key. */
+export function formatCandidateKey(id: string): string {
+  return `${FORMAT_CANDIDATES_PREFIX}${id}.json`;
+}
+
+/** Whether a key under formats/ is a candidate (not, say, a probe of conditional writes). */
+export function isFormatCandidate(key: string): boolean {
+  return /^formats\/[0-9a-f]{32}\.json$/.test(key);
 }

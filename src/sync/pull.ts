@@ -2,6 +2,7 @@ import { IntegrityError } from '../fsutil/hash.js';
 import type { Peer } from '../manifest/manifest.js';
 import { mapLimit } from '../util/pool.js';
 import type { SetContext } from './context.js';
+import { checkFormatInForce } from './format.js';
 import { decodeHead, type Head } from './head.js';
 import { checkOwnHead } from './identity.js';
 import type { ObjectInfo } from '../store/store.js';
@@ -68,8 +69,10 @@ async function fetchPeer(ctx: SetContext, peer: Peer, etag: string): Promise<Pee
   try {
     body = await ctx.store.get(`${HEADS_PREFIX}${peer.node}.json`);
   } catch (err) {
-    // An encrypted head that fails authentication is as bad as one that does not parse.
+    // An encrypted head that fails authentication is as bad as one that does not parse,
+    // unless this node's own format is the odd one out (then it stops here, loudly).
     if (!(err instanceof IntegrityError)) throw err;
+    await checkFormatInForce(ctx);
     reject(ctx, peer, err.message);
     return null;
   }
@@ -78,6 +81,8 @@ async function fetchPeer(ctx: SetContext, peer: Peer, etag: string): Promise<Pee
   try {
     head = decodeHead(body, peer.node);
   } catch (err) {
+    // A plain node reading a sealed head (or the reverse) sees only a head that does not parse.
+    await checkFormatInForce(ctx);
     reject(ctx, peer, (err as Error).message);
     return null;
   }
@@ -124,6 +129,7 @@ async function fetchPeer(ctx: SetContext, peer: Peer, etag: string): Promise<Pee
       if (decoded.forced) for (const r of decoded.records) if (r.kind === 'deleted') forced.add(r.path);
       through = seq;
     } catch (err) {
+      if (seg) await checkFormatInForce(ctx);
       error = (err as Error).message;
       reject(ctx, updated, error);
       break;

@@ -44,7 +44,7 @@ export function setChecks(config: Config, set: SetConfig): Check[] {
       name: 'federation',
       run: async () => {
         try {
-          return await storeFormat(open());
+          return await storeFormat(open(), { stateDir: config.stateDir, set: set.name });
         } finally {
           await store?.close();
         }

@@ -1,8 +1,12 @@
+import Database from 'better-sqlite3';
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { hostname } from 'node:os';
 import type { Config, SetConfig } from '../../config/types.js';
 import { openStore, type Store } from '../../store/index.js';
+import { cachedFormatJson, cachedFormatProblem, formatMismatchFix } from '../../sync/format.js';
 import { FORMAT_KEY } from '../../sync/layout.js';
+import { manifestPath } from '../../sync/node.js';
 import { fail, ok, why, type CheckResult } from './check.js';
 
 /** Doctor gives up on a store that has not answered within this long (retries included). */
@@ -33,16 +37,36 @@ export async function storeReadWrite(store: Store): Promise<CheckResult> {
   }
 }
 
-/** format.json, written by the first node's `fedsync init`, must be there and readable. */
-export async function storeFormat(store: Store): Promise<CheckResult> {
+/**
+ * format.json, written by the first node's `fedsync init`, must be there and readable, and be
+ * the format this node cached at init (DESIGN rule 10: a node holding another fails loudly).
+ */
+export async function storeFormat(store: Store, local?: { stateDir: string; set: string }): Promise<CheckResult> {
   try {
     const body = await timeout(() => store.get(FORMAT_KEY));
     if (!body) return fail(`${store.location} has no ${FORMAT_KEY}`, 'run `fedsync init` on the first node of this set (it creates the federation)');
     const f = JSON.parse(body.toString('utf8')) as { fedsync?: string; version?: number };
     if (f.fedsync !== 'format' || f.version !== 1) return fail(`${store.location}/${FORMAT_KEY} is not a version 1 fedsync format file`, 'check the store URL and prefix; upgrade fedsync if another node is newer');
-    return ok(`${FORMAT_KEY} present (layout version 1)`);
+    if (local) {
+      const problem = cachedFormatProblem(cachedFormat(local.stateDir, local.set), body, `${store.location}/${FORMAT_KEY}`);
+      if (problem) return fail(problem, formatMismatchFix(manifestPath(local.stateDir, local.set), local.set));
+    }
+    return ok(`${FORMAT_KEY} present (layout version 1)${local ? ', the one this node uses' : ''}`);
   } catch (err) {
     return fail(`${store.location}: ${why(err)}`, storeFix(why(err)));
+  }
+}
+
+/** The format the node cached in its manifest (opened read-only, safe beside a running cycle). */
+function cachedFormat(stateDir: string, set: string): string | undefined {
+  const file = manifestPath(stateDir, set);
+  if (!existsSync(file)) return undefined;
+  const db = new Database(file, { readonly: true, fileMustExist: true });
+  try {
+    const get = db.prepare<[string], { value: string }>('SELECT value FROM meta WHERE key = ?');
+    return cachedFormatJson({ getMeta: (key) => get.get(key)?.value });
+  } finally {
+    db.close();
   }
 }
 

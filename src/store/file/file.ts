@@ -258,8 +258,9 @@ interface WriteCondition {
 /** mkdir + link (atomic create-if-absent), then the temp name removed. */
 async function linkInto(tmp: string, path: string, refused: () => Error): Promise<void> {
   for (let attempt = 0; ; attempt++) {
-    await fs.mkdir(dirname(path), { recursive: true });
     try {
+      // Inside the try: a concurrent delete may prune a parent while mkdir makes the next level.
+      await fs.mkdir(dirname(path), { recursive: true });
       await fs.link(tmp, path);
       break;
     } catch (err) {
@@ -273,12 +274,12 @@ async function linkInto(tmp: string, path: string, refused: () => Error): Promis
 
 /**
  * mkdir + rename, retried because a concurrent delete may prune the freshly made parent
- * directory between the two steps.
+ * directory between the two steps (or during mkdir itself).
  */
 async function renameInto(tmp: string, path: string): Promise<void> {
   for (let attempt = 0; ; attempt++) {
-    await fs.mkdir(dirname(path), { recursive: true });
     try {
+      await fs.mkdir(dirname(path), { recursive: true });
       await fs.rename(tmp, path);
       return;
     } catch (err) {
