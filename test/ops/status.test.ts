@@ -58,8 +58,8 @@ describe('fedsync status', () => {
     const r = expectCode(node.run(['status']), 0, 'status');
     const lines = r.stdout.split('\n');
     const header = lines.findIndex((l) => l.startsWith('SET '));
-    assert.match(lines[header]!, /^SET\s+MODE\s+HEALTH\s+LAST CYCLE\s+RESULT\s+LAST OK\s+PENDING\s+CONFLICTS$/);
-    assert.match(lines[header + 1]!, /^uploads\s+heavyweight\s+healthy\s+1\ds ago \(123 ms\)\s+ok\s+1\ds ago\s+0\s+1$/);
+    assert.match(lines[header]!, /^SET\s+MODE\s+HEALTH\s+LAST CYCLE\s+RESULT\s+LAST OK\s+PENDING\s+WANTED\s+CONFLICTS$/);
+    assert.match(lines[header + 1]!, /^uploads\s+heavyweight\s+healthy\s+1\ds ago \(123 ms\)\s+ok\s+1\ds ago\s+0\s+0\s+1$/);
     assert.match(r.stdout, /peer web2\s+heartbeat [34]\ds ago\s+seq 7\s+cursor 7\s+lag 0 segments, 0s/);
     const { report } = statusJson(node);
     assert.equal(report.sets[0]!.health, 'healthy');
@@ -71,7 +71,7 @@ describe('fedsync status', () => {
     const node = makeNode(tempDir(t), { node: 'web1', sets: [{ name: 'uploads' }] });
     craft(node, 'uploads', { ok: false });
     const r = expectCode(node.run(['status']), 1, 'status');
-    assert.match(r.stdout, /^uploads\s+heavyweight\s+FAILED\s+.*FAILED\s+60m ago\s+2\s+1$/m);
+    assert.match(r.stdout, /^uploads\s+heavyweight\s+FAILED\s+.*FAILED\s+60m ago\s+2\s+0\s+1$/m);
     assert.match(r.stdout, /^ {2}error {7}pull: store: list heads\/ failed: ECONNREFUSED/m);
     const { report } = statusJson(node);
     assert.equal(report.sets[0]!.health, 'failed');

@@ -13,7 +13,7 @@ import { headKey, segmentKey } from '../../src/sync/layout.js';
 import { arbBadPath, arbValidPath, AVOID_KNOWN, ESCAPED, pathOk, sha, show, targetOkLexically } from './fuzz-gen.js';
 import {
   buildTemplate, copyTemplate, cycles, encodeSegment, encodeSnapshotBody, EVIL, fileRecord, getRaw, gz, headBody, HONEST, HONEST_FILES,
-  invariantProblems, isRecordRejection, isStreamRejection, observeBefore, peerRow, putRaw, rm, sha256File, type CaseDir, type CycleOutcome, type Template,
+  invariantProblems, isRecordRejection, isStreamRejection, isWantedError, observeBefore, peerRow, putRaw, rm, sha256File, type CaseDir, type CycleOutcome, type Template,
 } from './fuzz-node.js';
 
 /** The plain and the encrypted template, built before the suite it is called in and removed after it. */
@@ -349,7 +349,7 @@ export async function runNodeCase(t: Template, c: NodeCase): Promise<void> {
       const h = peerRow(cd.main, HONEST);
       if (c.tamperHonest !== 'blob' && !h?.error) problems.push(`the honest peer's tampered ${c.tamperHonest} was not reported (peer row ${show(h)})`);
       if (c.tamperHonest === 'blob' && existsSync(join(cd.main.root, 'honest/h2.txt'))) problems.push('a tampered blob was applied');
-      if (c.tamperHonest === 'blob' && !o1.logs.some((l) => isRecordRejection(l) && l.path === 'honest/h2.txt')) problems.push('the tampered blob was not reported');
+      if (c.tamperHonest === 'blob' && !o1.logs.some((l) => isWantedError(l) && l.path === 'honest/h2.txt')) problems.push('the tampered blob was not reported');
     }
 
     // --- A fresh node joining now: bootstraps (maybe from a hostile snapshot), then replays.

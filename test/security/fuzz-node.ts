@@ -63,6 +63,8 @@ export const testLogger: Logger = pino(
 );
 
 export const isRecordRejection = (l: LogLine) => l.msg === 'rejected a remote record';
+/** A record that arrived but cannot be applied now (a blob failing its digest): kept wanted, reported once as an error. */
+export const isWantedError = (l: LogLine) => l.level === 'error' && l.msg === 'cannot apply a remote record now; it stays wanted and is retried';
 export const isStreamRejection = (l: LogLine) => typeof l.msg === 'string' && l.msg.endsWith("this peer's updates are paused until it is fixed");
 /** Any line reporting a rejection (a record, a peer's stream, or another kind such as a snapshot). */
 export const isRejection = (l: LogLine) => l.level === 'error' && typeof l.msg === 'string' && (/^rejected\b/.test(l.msg) || isStreamRejection(l));
