@@ -548,7 +548,8 @@ export async function walkStore(fed: HFed, opts: { verifyBlobs?: boolean } = {})
   };
   for (const o of objects) {
     let m: RegExpExecArray | null;
-    if (o.key === 'format.json') w.counts.format!++;
+    // A proposed format.json, left by an init on a store that ignores conditional writes.
+    if (o.key === 'format.json' || /^formats\/[0-9a-f]{32}\.json$/.test(o.key)) w.counts.format!++;
     else if ((m = /^heads\/([a-z2-7]{26})\.json$/.exec(o.key))) {
       w.counts.heads!++;
       const body = await fed.get(o.key);
