@@ -223,7 +223,7 @@ export async function scanTree(ctx: SetContext, only?: string[], opts: { ignoreS
   let ordered = [...deletions, ...changes];
   // HLCs are drawn in that order, so the journal is in HLC order too.
   for (const c of ordered) c.entry.hlc = ctx.clock.tick();
-  // Every record is checked as receivers will check it (a time before 1970, say): one they
+  // Every record is checked as receivers will check it (a time past the year 5000, say): one they
   // would refuse is not published.
   ordered = ordered.filter((c) => {
     const problem = recordProblem(c.entry, check);
