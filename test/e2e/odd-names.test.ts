@@ -215,7 +215,7 @@ for (const server of servers('odd names')) {
         for (let i = 0; i < 2; i++) assertOk(await a.fedsync(['housekeep']), 'A housekeep');
         assertNoGcSkip(a, 'with a forged entry');
         assertNoSnapshotRejected(a, 'with a forged entry');
-        const reported = logsWith(a, 'skipped an invalid snapshot entry');
+        const reported = logsWith(a, 'rejected an invalid snapshot entry; the rest of the snapshot is used');
         t.diagnostic(`A reported: ${JSON.stringify(reported.map((l) => l.reason))}`);
         assert.equal(reported.length, bad.length, 'each bad entry is reported once');
         await historyAndRestore(a, 'index.html', NORMAL['index.html']!);
@@ -231,7 +231,7 @@ for (const server of servers('odd names')) {
           c.logLines().some((l) => l.msg === 'rejected a snapshot; trying an older one' && l.snapshot === truncated.name),
           'the truncated snapshot is refused whole',
         );
-        assert.equal(logsWith(c, 'skipped an invalid snapshot entry').length, bad.length, 'C reports each bad entry once');
+        assert.equal(logsWith(c, 'rejected an invalid snapshot entry; the rest of the snapshot is used').length, bad.length, 'C reports each bad entry once');
         assert.deepEqual(files(c.snapshot()), new Map(Object.entries(NORMAL).map(([p, body]) => [p, sha256(body)])), 'C holds the federation');
         await historyAndRestore(c, 'docs/guide.txt', NORMAL['docs/guide.txt']!);
       } finally {

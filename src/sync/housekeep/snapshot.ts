@@ -162,28 +162,30 @@ export async function loadSnapshot(store: Store, name: string, opts: { allowExte
 }
 
 const REPORTED = 'snapshot_lines_reported';
+/** How many reported lines are remembered: snapshots are few and rarely hold any. */
+const REMEMBERED = 1000;
 
 /**
- * loadSnapshot for a node's own use: the lines a snapshot left out are logged and counted
- * once per node (and per symlink policy, which decides some of them), not every time a
- * housekeeping, history or bootstrap reads it again.
+ * loadSnapshot for a node's own use: each line a snapshot left out is logged and counted
+ * once per node, not every time a housekeeping, history or bootstrap reads it again (nor
+ * again when another reader's symlink policy also refuses it).
  */
 export async function readSnapshot(ctx: SetContext, name: string, opts: { allowExternalSymlinks: boolean }): Promise<Snapshot | null> {
   const snap = await loadSnapshot(ctx.store, name, opts);
   if (!snap?.rejected?.length) return snap;
-  const key = `${name}${opts.allowExternalSymlinks ? '+external' : ''}`;
   let done: string[] = [];
   try {
     done = JSON.parse(ctx.manifest.getMeta(REPORTED) ?? '[]') as string[];
   } catch {
     // a damaged note only means reporting again
   }
-  if (done.includes(key)) return snap;
-  for (const r of snap.rejected) {
+  const known = new Set(done);
+  const fresh = snap.rejected.filter((r) => !known.has(`${name}:${r.line}`));
+  if (fresh.length === 0) return snap;
+  for (const r of fresh) {
     ctx.stats.rejected++;
-    ctx.log.error({ snapshot: name, line: r.line, reason: r.reason }, 'skipped an invalid snapshot entry');
+    ctx.log.error({ snapshot: name, line: r.line, reason: r.reason }, 'rejected an invalid snapshot entry; the rest of the snapshot is used');
   }
-  // Bounded: snapshots are few, and only the latest notes matter.
-  ctx.manifest.setMeta(REPORTED, JSON.stringify([...done, key].slice(-50)));
+  ctx.manifest.setMeta(REPORTED, JSON.stringify([...done, ...fresh.map((r) => `${name}:${r.line}`)].slice(-REMEMBERED)));
   return snap;
 }
