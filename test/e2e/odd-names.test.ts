@@ -139,6 +139,9 @@ for (const server of servers('odd names')) {
         assert.equal(sk.count, 2);
         assert.deepEqual(sk.paths.map((p) => p.path).sort(), [...skipped].sort());
 
+        const doctor = await a.fedsync(['doctor']);
+        assert.match(doctor.stdout, /names: 2 paths on this disk are not published/, describeResult(doctor));
+
         // A leads alone: its snapshot is the one B and C start from.
         assertOk(await a.fedsync(['housekeep']), 'A housekeep');
         assert.ok((await fed.listObjects('snapshots/')).length > 0, 'A wrote a snapshot');
