@@ -4,13 +4,14 @@ import { parseDuration } from '../config/duration.js';
 import { recordCycleMetrics } from '../ops/metrics.js';
 import { runCycle, withSet } from '../sync/cycle.js';
 import { chooseVersions, listVersions, writeVersions } from '../sync/history.js';
+import { escapePath, escapeText } from '../log/escape.js';
 import { EXIT, print, selectSets, setup, UserError, type GlobalOptions } from './common.js';
 
 /** The set's relative path for what the user typed: relative to the root, or absolute inside it. */
 function relPath(root: string, typed: string): string {
   const abs = typed.startsWith('/') ? resolve(typed) : resolve(root, typed);
   if (abs === root) return '';
-  if (!abs.startsWith(`${root}/`)) throw new UserError(`${typed} is not inside the set's root ${root}`, EXIT.usage);
+  if (!abs.startsWith(`${root}/`)) throw new UserError(`${escapePath(typed)} is not inside the set's root ${escapePath(root)}`, EXIT.usage);
   return abs.slice(root.length + 1);
 }
 
@@ -39,13 +40,13 @@ export async function historyCommand(path: string, opts: GlobalOptions & { set: 
     return EXIT.ok;
   }
   if (versions.length === 0) {
-    print(`no versions of ${rel || '/'} are kept in the store (history keeps ${set!.history / 86_400_000} days)`);
+    print(`no versions of ${escapePath(rel) || '/'} are kept in the store (history keeps ${set!.history / 86_400_000} days)`);
     return EXIT.failed;
   }
   for (const v of versions) {
     const e = v.entry;
-    const what = e.kind === 'deleted' ? 'deleted' : e.kind === 'file' ? `${e.size} B  ${e.digest!.slice(0, 12)}` : e.kind === 'symlink' ? `-> ${e.target}` : 'directory';
-    print(`${v.time.toISOString()}  ${v.id}  ${v.node.padEnd(12)}  ${e.path}  ${what}`);
+    const what = e.kind === 'deleted' ? 'deleted' : e.kind === 'file' ? `${e.size} B  ${e.digest!.slice(0, 12)}` : e.kind === 'symlink' ? `-> ${escapePath(e.target!)}` : 'directory';
+    print(`${v.time.toISOString()}  ${v.id}  ${escapePath(v.node).padEnd(12)}  ${escapePath(e.path)}  ${what}`);
   }
   return EXIT.ok;
 }
@@ -63,7 +64,7 @@ export async function restoreCommand(path: string, opts: GlobalOptions & { set: 
   }
   const written = await withSet(config, set!, log, async (ctx) => {
     const entries = chooseVersions(await listVersions(ctx, rel), choice);
-    if (entries.length === 0) throw new UserError(`no kept version of ${rel || '/'} matches${choice.at ? ` at ${choice.at.toISOString()}` : ''}${choice.version ? ` with id ${choice.version}` : ''}; see \`fedsync history --set ${set!.name} ${path}\``);
+    if (entries.length === 0) throw new UserError(`no kept version of ${escapePath(rel) || '/'} matches${choice.at ? ` at ${choice.at.toISOString()}` : ''}${choice.version ? ` with id ${choice.version}` : ''}; see \`fedsync history --set ${set!.name} ${path}\``);
     if (!opts.to) return writeVersions(ctx, entries, set!.path, (p) => p);
     const dest = resolve(opts.to);
     const single = entries.length === 1 && entries[0]!.path === rel;
@@ -76,11 +77,11 @@ export async function restoreCommand(path: string, opts: GlobalOptions & { set: 
     return writeVersions(ctx, entries, dest, (p) => (p === rel ? '' : rel === '' ? p : p.slice(rel.length + 1)));
   });
   if (written === null) throw new UserError(`set "${set!.name}" is busy (a run holds its lock); try again in a moment`);
-  print(`restored ${written} file(s) of ${rel || '/'}${opts.to ? ` to ${resolve(opts.to)}` : ' in place'}`);
+  print(`restored ${written} file(s) of ${escapePath(rel) || '/'}${opts.to ? ` to ${escapePath(resolve(opts.to))}` : ' in place'}`);
   if (!opts.to) {
     const after = await runCycle(config, set!, log, { afterStatus: () => recordCycleMetrics(config, set!.name, log) });
     if (after.ok && !after.skipped) print(`published the restored files; every node gets them on its next cycle`);
-    else print(`the restored files are published by the next cycle${after.error ? ` (this one failed: ${after.error.message})` : ''}`);
+    else print(`the restored files are published by the next cycle${after.error ? ` (this one failed: ${escapeText(after.error.message)})` : ''}`);
   }
   return EXIT.ok;
 }

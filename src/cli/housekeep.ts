@@ -2,6 +2,7 @@ import { withSet } from '../sync/cycle.js';
 import { housekeep } from '../sync/housekeep/index.js';
 import { readMembers } from '../sync/housekeep/leader.js';
 import { headKey } from '../sync/layout.js';
+import { escapeText } from '../log/escape.js';
 import { EXIT, print, selectSets, setup, UserError, type GlobalOptions } from './common.js';
 
 export async function housekeepCommand(opts: GlobalOptions & { set?: string }): Promise<number> {
@@ -27,7 +28,7 @@ export async function nodesCommand(opts: GlobalOptions & { set?: string }): Prom
     for (const h of members.m.heads) {
       const live = members.m.live.some((l) => l.node === h.node);
       const tags = [h.node === members.me ? 'this node' : '', h.node === members.m.leader ? 'leader' : '', live ? 'live' : 'silent'].filter(Boolean).join(', ');
-      print(`  ${h.node}  ${(h.name || '?').padEnd(16)} ${h.role.padEnd(9)} seq ${String(h.seq).padEnd(6)} heartbeat ${h.heartbeat}  (${tags})`);
+      print(`  ${h.node}  ${escapeText(h.name || '?').padEnd(16)} ${h.role.padEnd(9)} seq ${String(h.seq).padEnd(6)} heartbeat ${h.heartbeat}  (${tags})`);
     }
   }
   return EXIT.ok;

@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { ConfigError } from '../config/types.js';
+import { escapeText } from '../log/escape.js';
 import { EXIT, UserError } from './common.js';
 import { cronCommand } from './cron.js';
 import { demoCommand } from './demo.js';
@@ -103,15 +104,16 @@ export async function main(argv: string[]): Promise<number> {
     return exitCode;
   } catch (err) {
     if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : EXIT.usage;
+    // Messages may quote paths: shown escaped, never as raw control characters.
     if (err instanceof ConfigError) {
-      process.stderr.write(`fedsync: ${err.message}\n`);
+      process.stderr.write(`fedsync: ${escapeText(err.message)}\n`);
       return EXIT.usage;
     }
     if (err instanceof UserError) {
-      process.stderr.write(`fedsync: ${err.message}\n`);
+      process.stderr.write(`fedsync: ${escapeText(err.message)}\n`);
       return err.exitCode;
     }
-    process.stderr.write(`fedsync: ${(err as Error).message ?? String(err)}\n`);
+    process.stderr.write(`fedsync: ${escapeText((err as Error).message ?? String(err))}\n`);
     if (process.env.FEDSYNC_DEBUG) process.stderr.write(`${(err as Error).stack}\n`);
     return EXIT.failed;
   }

@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { SetConfig } from '../config/types.js';
 import { recordCycleMetrics } from '../ops/metrics.js';
 import { runCycle } from '../sync/cycle.js';
+import { escapeText } from '../log/escape.js';
 import { EXIT, print, selectSets, setup, UserError, type GlobalOptions } from './common.js';
 
 export interface RunOptions extends GlobalOptions {
@@ -45,12 +46,12 @@ export async function runCommand(opts: RunOptions): Promise<number> {
         const r = await runCycle(config, set, log, { dryRun: opts.dryRun, force: opts.force, print, afterStatus: () => recordCycleMetrics(config, set.name, log) });
         if (!r.ok) {
           ok = false;
-          process.stderr.write(`fedsync: ${set.name}: ${r.error?.message}\n`);
+          process.stderr.write(`fedsync: ${set.name}: ${escapeText(r.error?.message ?? '')}\n`);
         }
       } catch (err) {
         ok = false;
         log.error({ set: set.name, err: (err as Error).message }, 'cycle refused');
-        process.stderr.write(`fedsync: ${(err as Error).message}\n`);
+        process.stderr.write(`fedsync: ${escapeText((err as Error).message)}\n`);
       }
     }
     return ok;

@@ -2,7 +2,9 @@ import { accessSync, constants, existsSync } from 'node:fs';
 import { loadConfig } from '../config/load.js';
 import type { SetConfig } from '../config/types.js';
 import { peerLagSeconds, readCounters, type Counters } from '../ops/counters.js';
+import { escapePath, escapeText } from '../log/escape.js';
 import { readStatus, statusPath, type SetStatus } from '../sync/status.js';
+import type { SkippedStatus } from '../sync/skipped.js';
 import { EXIT, print, selectSets, UserError, type GlobalOptions } from './common.js';
 
 /** Health of a set, as a monitoring check reads it: 0 healthy, 1 last cycle failed, 2 stale or never run. */
@@ -37,6 +39,8 @@ export interface SetReport {
   peers: PeerReport[];
   /** Records received and not applied here yet (retried), as the last cycle counted them. */
   wanted: { count: number; oldestSince: string | null; oldestAgeSeconds: number | null };
+  /** Paths on this disk not published because other nodes would refuse them (DESIGN rule 8). */
+  skipped: SkippedStatus;
   /** status.json as the last cycle wrote it. */
   status: SetStatus | null;
 }
@@ -89,6 +93,7 @@ export function setReport(set: SetConfig, status: SetStatus | null, counters: Co
       error: p.error,
     })),
     wanted: { count: status?.wanted?.count ?? 0, oldestSince: status?.wanted?.oldestSince ?? null, oldestAgeSeconds: age(status?.wanted?.oldestSince, now) },
+    skipped: status?.skipped ?? { count: 0, paths: [] },
     status,
   };
 }
@@ -147,7 +152,7 @@ function printTable(node: string, file: string, reports: SetReport[]): void {
   for (const line of columns(rows)) print(line);
   for (const r of reports) {
     print();
-    print(`${r.name}: ${r.path}${r.status ? ` <-> ${r.status.store}` : ''}`);
+    print(`${r.name}: ${escapePath(r.path)}${r.status ? ` <-> ${escapeText(r.status.store)}` : ''}`);
     const c = r.status?.lastCycle;
     if (!c) {
       print('  no cycle has run yet: run `fedsync run` (heavyweight) or start `fedsync watch` (lightweight)');
@@ -160,16 +165,22 @@ function printTable(node: string, file: string, reports: SetReport[]): void {
       const n = r.wanted.count;
       print(`  wanted      ${n} record${n === 1 ? '' : 's'} not applied here yet (the oldest became wanted ${ago(r.wanted.oldestAgeSeconds)}), retried every cycle, then at least hourly; the log says why`);
     }
-    if (!c.ok) print(`  error       ${c.error}`);
-    else if (r.lastError) print(`  last error  ${ago(age(r.lastError.at, Date.now()))}: ${r.lastError.message}`);
+    if (r.skipped.count > 0) {
+      const n = r.skipped.count;
+      print(`  skipped     ${n} path${n === 1 ? '' : 's'} on this disk not published: other nodes would refuse ${n === 1 ? 'it' : 'them'} (rename or remove; see docs/troubleshooting.md)`);
+      for (const p of r.skipped.paths.slice(0, 10)) print(`    ${escapePath(p.path)}  (${escapeText(p.reason)})`);
+      if (n > 10) print(`    ... and ${n - 10} more (status --json lists ${Math.min(n, r.skipped.paths.length)})`);
+    }
+    if (!c.ok) print(`  error       ${escapeText(c.error ?? '')}`);
+    else if (r.lastError) print(`  last error  ${ago(age(r.lastError.at, Date.now()))}: ${escapeText(r.lastError.message)}`);
     if (r.peers.length === 0) print('  peers       none yet');
     const peerRows = r.peers.map((p) => [
-      `  peer ${p.name || p.node}`,
+      `  peer ${escapeText(p.name || p.node)}`,
       `heartbeat ${ago(p.heartbeatAgeSeconds)}`,
       `seq ${p.seq}`,
       `cursor ${p.cursor}`,
       `lag ${p.lagSegments} segment${p.lagSegments === 1 ? '' : 's'}, ${p.lagSeconds}s`,
-      p.error ? `ERROR: ${p.error}` : '',
+      p.error ? `ERROR: ${escapeText(p.error)}` : '',
     ]);
     for (const line of columns(peerRows)) print(line);
   }

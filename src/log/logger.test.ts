@@ -121,6 +121,12 @@ describe('formatLine', () => {
     assert.equal(line, '03:04:05 info  published set=webroot files=3 path="a b.txt" err=boom vv={"n1":2}\n');
   });
 
+  it('escapes control characters in messages and fields: a name cannot break or restyle the line', () => {
+    const line = formatLine(JSON.stringify({ level: 'warn', time: new Date(2025, 0, 2, 3, 4, 5).toISOString(), msg: 'skipped', path: 'new\nline\x1b[31m.txt', dir: 'bell\x07', back: 'a\\b', obj: { p: 'c1\u009b' } }) + '\n');
+    assert.equal(line, '03:04:05 warn  skipped path="new\\nline\\x1b[31m.txt" dir="bell\\x07" back="a\\\\b" obj={"p":"c1\\u{009b}"}\n');
+    assert.doesNotMatch(line.slice(0, -1), /[\x00-\x1f\x7f-\x9f]/);
+  });
+
   it('passes through what is not JSON', () => {
     assert.equal(formatLine('plain text'), 'plain text\n');
   });

@@ -5,6 +5,7 @@
 import { writeSync } from 'node:fs';
 import { pino } from 'pino';
 import type { LogLevel } from '../config/types.js';
+import { escapeText } from './escape.js';
 
 export type Logger = pino.Logger;
 
@@ -70,6 +71,16 @@ export function reopenOnSighup(logger: RootLogger): () => void {
 
 const OMIT = new Set(['time', 'level', 'msg', 'pid', 'hostname']);
 
+/**
+ * A value on a terminal line: bare when it is plain, else quoted with every control or
+ * invisible character escaped (a path may hold a newline or an escape sequence).
+ */
+function shownValue(v: unknown): string {
+  if (typeof v !== 'string') return escapeText(JSON.stringify(v) ?? String(v));
+  if (/^[^\s"=\\]+$/.test(v) && escapeText(v) === v) return v;
+  return `"${escapeText(v.replace(/\\/g, '\\\\').replace(/"/g, '\\"'))}"`;
+}
+
 /** One pino JSON line as `HH:MM:SS level msg key=value ...` (an error shows its message). */
 export function formatLine(json: string): string {
   let rec: Record<string, unknown>;
@@ -80,12 +91,11 @@ export function formatLine(json: string): string {
   }
   const t = new Date(typeof rec.time === 'string' || typeof rec.time === 'number' ? rec.time : Date.now());
   const time = [t.getHours(), t.getMinutes(), t.getSeconds()].map((n) => String(n).padStart(2, '0')).join(':');
-  const parts = [time, String(rec.level ?? '').padEnd(5), String(rec.msg ?? '')];
+  const parts = [time, String(rec.level ?? '').padEnd(5), escapeText(String(rec.msg ?? ''))];
   for (const [k, v] of Object.entries(rec)) {
     if (OMIT.has(k) || v === undefined) continue;
     const shown = v instanceof Object && 'message' in v && k === 'err' ? v.message : v;
-    const text = typeof shown !== 'string' ? JSON.stringify(shown) : /^[^\s"=]+$/.test(shown) ? shown : JSON.stringify(shown);
-    parts.push(`${k}=${text}`);
+    parts.push(`${k}=${shownValue(shown)}`);
   }
   return parts.join(' ') + '\n';
 }

@@ -85,4 +85,15 @@ export const MIGRATIONS: string[] = [
   ALTER TABLE files ADD COLUMN reason TEXT;
   CREATE INDEX files_absent ON files (absent) WHERE absent IS NOT NULL;
   `,
+  `
+  -- Paths on this node's disk that it does not publish because receivers would refuse them
+  -- (DESIGN rule 8): warned about once, listed in status. "seen" is the scan that last
+  -- found the path; a scan of its subtree that no longer finds it drops the row.
+  CREATE TABLE skipped (
+    path   TEXT PRIMARY KEY,
+    reason TEXT NOT NULL,
+    since  INTEGER NOT NULL,
+    seen   INTEGER NOT NULL
+  ) WITHOUT ROWID;
+  `,
 ];

@@ -96,6 +96,7 @@ export function renderMetrics(node: string, sets: SetMetrics[], now = Date.now()
     add('fedsync_pending_changes', 'gauge', 'Local changes recorded but not yet published.', set, st?.pending ?? 0);
     add('fedsync_wanted_records', 'gauge', 'Records received and not applied here yet (retried until they apply).', set, st?.wanted?.count ?? 0);
     add('fedsync_wanted_oldest_timestamp_seconds', 'gauge', 'When the oldest wanted record became wanted (0: none).', set, ts(st?.wanted?.oldestSince));
+    add('fedsync_skipped_paths', 'gauge', 'Paths on this disk not published because other nodes would refuse them.', set, st?.skipped?.count ?? 0);
     for (const p of st?.peers ?? []) {
       const peer = { ...set, peer: p.name || p.node, peer_id: p.node };
       add('fedsync_peer_lag_segments', 'gauge', "Journal segments the peer published that this node has not applied.", peer, p.lag);

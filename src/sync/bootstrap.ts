@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import type { SetContext } from './context.js';
 import { diskMatches, diskState } from './disk.js';
 import { stageFromBundles, unstage } from './housekeep/bundles.js';
-import { listSnapshots, loadSnapshot, type Snapshot } from './housekeep/snapshot.js';
+import { listSnapshots, readSnapshot, type Snapshot } from './housekeep/snapshot.js';
 import { META, metaNumber } from './outbox.js';
 import type { Decision } from './plan.js';
 import { MARKER_DIR } from './record.js';
@@ -27,7 +27,7 @@ export async function catchUp(ctx: SetContext, opts: PlanOptions, behind: boolea
   for (const name of names.reverse()) {
     let s: Snapshot | null;
     try {
-      s = await loadSnapshot(ctx.store, name, { allowExternalSymlinks: ctx.set.allowExternalSymlinks });
+      s = await readSnapshot(ctx, name, { allowExternalSymlinks: ctx.set.allowExternalSymlinks });
     } catch (err) {
       ctx.stats.rejected++;
       ctx.log.error({ snapshot: name, reason: (err as Error).message }, 'rejected a snapshot; trying an older one');
@@ -82,6 +82,8 @@ function deletedMeanwhile(ctx: SetContext, snap: Snapshot): Decision[] {
     metaNumber(ctx, META.publishedSeq) <= (snap.cursors[ctx.nodeId] ?? 0);
   if (!covered) return [];
   const inSnapshot = new Set(snap.entries.map((e) => e.path));
+  // A path whose entry was left out as invalid is not known to be deleted: kept.
+  for (const r of snap.rejected ?? []) if (r.path !== undefined) inSnapshot.add(r.path);
   // Paths with a change queued here (edited while away) are local changes, not deletions.
   for (const { seq } of ctx.manifest.outboxSegments()) {
     for (const r of ctx.manifest.outboxRecords(seq)) inSnapshot.add((JSON.parse(r.record) as { path: string }).path);

@@ -18,6 +18,8 @@ import { isFresh, receive } from './receive.js';
 import { checkDeletions } from './reconcile.js';
 import { MARKER_DIR } from './record.js';
 import { scanTree } from './scan.js';
+import { reportSkipped, skippedStatus } from './skipped.js';
+import { escapePath, escapeText } from '../log/escape.js';
 import { openSession, type Session } from './session.js';
 import { peerStatus, readStatus, wantedStatus, writeStatus, type CycleRecord } from './status.js';
 
@@ -113,6 +115,7 @@ async function lockedCycle(config: Config, set: SetConfig, log: Logger, opts: Cy
       lastSuccess: error ? (previous?.lastSuccess ?? null) : record.startedAt,
       peers: manifest.peers().map(peerStatus),
       wanted: wantedStatus(manifest),
+      skipped: skippedStatus(manifest),
       updatedAt: new Date().toISOString(),
     });
     opts.afterStatus?.();
@@ -178,6 +181,7 @@ async function cycleSteps(ctx: SetContext, opts: CycleOptions): Promise<string[]
   const scanAndRecord = async () => {
     const scan = await step('scan', () => scanTree(ctx, opts.only));
     settling = scan.settling;
+    reportSkipped(ctx, scan);
     if (ctx.set.role === 'subscribe') return step('revert drift', () => revertDrift(ctx, scan));
     checkDeletions(ctx, scan.changes.filter((c) => c.entry.kind === 'deleted').length, scan.liveBefore, opts, 'publish');
     recordChanges(ctx, scan.changes, scan.restat, scan.applied);
@@ -215,7 +219,8 @@ async function dryRun(ctx: SetContext, opts: CycleOptions): Promise<void> {
   const print = opts.print ?? ((l: string) => process.stdout.write(`${l}\n`));
   const scan = ctx.set.role === 'subscribe' ? null : await step('scan', () => scanTree(ctx));
   const overlay = new Map((scan?.changes ?? []).map((c) => [c.entry.path, { ...c.entry, stat: c.stat }]));
-  for (const c of scan?.changes ?? []) print(`publish  ${symbol(c.entry.kind, ctx.manifest.getEntry(c.entry.path)?.kind)} ${c.entry.path}`);
+  for (const c of scan?.changes ?? []) print(`publish  ${symbol(c.entry.kind, ctx.manifest.getEntry(c.entry.path)?.kind)} ${escapePath(c.entry.path)}`);
+  for (const s of scan?.skipped ?? []) print(`skip     ! ${escapePath(s.path)} (${escapeText(s.reason)}: other nodes would refuse it)`);
   const pending = ctx.manifest.outboxSegments().reduce((n, s) => n + s.count, 0);
   if (pending > 0) print(`publish  ${pending} change(s) already queued from an earlier run`);
   if (ctx.set.role !== 'publish') {
@@ -224,7 +229,7 @@ async function dryRun(ctx: SetContext, opts: CycleOptions): Promise<void> {
       const d = decide(path, overlay.get(path) ?? ctx.manifest.getEntry(path), records, ctx.nodeId);
       if (!d || d.op === 'record') continue;
       const from = batches.find((b) => b.head.node === d.final.author)?.head.name || d.final.author;
-      print(`apply    ${d.op === 'delete' ? '-' : symbol(d.final.kind, d.local?.kind)} ${path} (from ${from})${d.keepLocal ? ' [conflict: local copy kept]' : ''}`);
+      print(`apply    ${d.op === 'delete' ? '-' : symbol(d.final.kind, d.local?.kind)} ${escapePath(path)} (from ${escapePath(from)})${d.keepLocal ? ' [conflict: local copy kept]' : ''}`);
     }
   }
   print(`dry run: nothing was changed (${ctx.set.name})`);

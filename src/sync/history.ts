@@ -8,7 +8,7 @@ import { utimesSeconds } from '../fsutil/stat.js';
 import { mapLimit } from '../util/pool.js';
 import type { SetContext } from './context.js';
 import { ensureParents } from './disk.js';
-import { listSnapshots, loadSnapshot } from './housekeep/snapshot.js';
+import { listSnapshots, readSnapshot } from './housekeep/snapshot.js';
 import { HEADS_PREFIX, JOURNAL_PREFIX, headNode, segmentOf } from './layout.js';
 import { MARKER_DIR, pathProblem, type Entry } from './record.js';
 import { decodeSegment } from './segment.js';
@@ -45,8 +45,13 @@ export async function listVersions(ctx: SetContext, path: string): Promise<Versi
   };
   const opts = { allowExternalSymlinks: ctx.set.allowExternalSymlinks };
   for (const name of await listSnapshots(ctx.store)) {
-    const snap = await loadSnapshot(ctx.store, name, opts);
-    snap?.entries.forEach(add);
+    try {
+      const snap = await readSnapshot(ctx, name, opts);
+      snap?.entries.forEach(add);
+    } catch (err) {
+      // One snapshot that does not read costs its own versions, not every path's history.
+      ctx.log.warn({ snapshot: name, err: (err as Error).message }, 'skipping an unreadable snapshot');
+    }
   }
   const keys: string[] = [];
   for await (const o of ctx.store.list(JOURNAL_PREFIX)) keys.push(o.key);

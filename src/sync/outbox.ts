@@ -1,5 +1,5 @@
 import type { SetContext } from './context.js';
-import { recordJson } from './record.js';
+import { recordJson, recordProblem } from './record.js';
 import type { Change } from './scan.js';
 import { MAX_SEGMENT_RECORDS } from './segment.js';
 
@@ -39,6 +39,14 @@ export function metaNumber(ctx: SetContext, key: string): number {
  */
 export function recordChanges(ctx: SetContext, changes: Change[], restat: [string, string][] = [], applied: Change[] = []): void {
   const m = ctx.manifest;
+  // The last line of DESIGN rule 8 (the scan has checked already): nothing receivers would
+  // refuse enters the outbox, where it would be published for good.
+  const check = { allowExternalSymlinks: ctx.set.allowExternalSymlinks };
+  changes = changes.filter((c) => {
+    const problem = recordProblem(c.entry, check);
+    if (problem) ctx.log.error({ path: c.entry.path, reason: problem }, 'not publishing a record other nodes would refuse');
+    return !problem;
+  });
   m.transaction(() => {
     for (const a of applied) {
       m.putEntry(a.entry, a.stat);

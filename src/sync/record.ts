@@ -107,6 +107,19 @@ export function parseRecord(raw: unknown, opts: { allowExternalSymlinks: boolean
   };
 }
 
+/**
+ * Why receivers would refuse this record, or null (DESIGN rule 8): the publisher's own check
+ * is the receivers' parse, run on the record exactly as it would be sent.
+ */
+export function recordProblem(e: Entry, opts: { allowExternalSymlinks: boolean }): string | null {
+  try {
+    parseRecord(JSON.parse(recordJson(e)), opts);
+    return null;
+  } catch (err) {
+    return (err as Error).message;
+  }
+}
+
 /** The wire form of an entry: a stable field order, so a segment is byte-identical on retry. */
 export function recordJson(e: Entry): string {
   return JSON.stringify({

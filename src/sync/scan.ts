@@ -6,7 +6,8 @@ import { placedView, type LocalEntry } from '../manifest/manifest.js';
 import { mapLimit } from '../util/pool.js';
 import type { SetContext } from './context.js';
 import { parentsAreDirs } from './disk.js';
-import { MARKER_DIR, sameState, targetProblem, type Entry } from './record.js';
+import { escapeBytes } from '../log/escape.js';
+import { MARKER_DIR, pathProblem, recordProblem, sameState, targetProblem, type Entry } from './record.js';
 import { parseHlc } from './hlc.js';
 import { bumpVV, type VersionVector } from './vv.js';
 
@@ -27,6 +28,10 @@ export interface ScanResult {
   settling: string[];
   /** Remote states an interrupted apply had put in place: recorded, not published. */
   applied: Change[];
+  /** Paths not published because receivers would refuse them (DESIGN rule 8), with why. */
+  skipped: { path: string; reason: string }[];
+  /** The subtrees this scan walked (undefined: the whole tree). */
+  roots?: string[];
 }
 
 /**
@@ -78,6 +83,8 @@ export async function scanTree(ctx: SetContext, only?: string[], opts: { ignoreS
   const unreadable: string[] = [];
   // Conflict handling hashes files even while they change: their state must be recorded now.
   const settleBefore = opts.ignoreSettle ? Infinity : Date.now() - ctx.set.settle;
+  const skipped: ScanResult['skipped'] = [];
+  const check = { allowExternalSymlinks: ctx.set.allowExternalSymlinks };
 
   const visit = (rel: string): void => {
     let st: BigIntStats;
@@ -86,9 +93,17 @@ export async function scanTree(ctx: SetContext, only?: string[], opts: { ignoreS
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code !== 'ENOENT' && code !== 'ENOTDIR') unreadable.push(rel);
+      // Over the system's path limit: it can be neither read here nor written elsewhere.
+      if (code === 'ENAMETOOLONG' && !ctx.excluded(rel, false)) skipped.push({ path: rel, reason: 'path is too long for this system (ENAMETOOLONG)' });
       return;
     }
     if (ctx.excluded(rel, st.isDirectory())) return;
+    // A name receivers would refuse is not published, nor anything below it (DESIGN rule 8).
+    const bad = pathProblem(rel);
+    if (bad) {
+      skipped.push({ path: rel, reason: bad });
+      return;
+    }
     if (st.isDirectory()) {
       seen.set(rel, seenOf('dir', st));
       walkDir(rel);
@@ -111,9 +126,10 @@ export async function scanTree(ctx: SetContext, only?: string[], opts: { ignoreS
     }
     for (const raw of names) {
       const name = raw.toString('utf8');
-      // A name that does not survive a UTF-8 round trip cannot be named in a record.
+      // A name that does not survive a UTF-8 round trip cannot be named in a record; it is
+      // listed by its escaped form.
       if (!Buffer.from(name, 'utf8').equals(raw)) {
-        ctx.log.warn({ dir: rel || '.', name: raw.toString('latin1') }, 'skipping a name that is not valid UTF-8');
+        skipped.push({ path: `${rel === '' ? '' : `${rel}/`}${escapeBytes(raw)}`, reason: 'name is not valid UTF-8' });
         continue;
       }
       if (rel === '' && name === MARKER_DIR) continue;
@@ -150,7 +166,7 @@ export async function scanTree(ctx: SetContext, only?: string[], opts: { ignoreS
       const target = readlinkSync(join(root, rel));
       const problem = targetProblem(rel, target, ctx.set.allowExternalSymlinks);
       if (problem) {
-        ctx.log.warn({ path: rel, target }, `not publishing symlink: ${problem}`);
+        skipped.push({ path: rel, reason: problem });
         continue;
       }
       const next = { kind: 'symlink' as const, target, mode: 0o777, mtime: s.mtime };
@@ -195,6 +211,8 @@ export async function scanTree(ctx: SetContext, only?: string[], opts: { ignoreS
   for (const [rel, row] of known) {
     if (row.kind === 'deleted' || seen.has(rel) || (row.absent && !opts.absent)) continue;
     if (ctx.excluded(rel, row.kind === 'dir')) continue;
+    // Recorded by an older version that published it: no valid record can delete it either.
+    if (pathProblem(rel)) continue;
     if (unreadable.some((u) => u === '' || rel === u || rel.startsWith(`${u}/`))) continue;
     deletions.push({ entry: newEntry(ctx, rel, full(rel), { kind: 'deleted', mode: 0, mtime: 0 }), stat: null });
   }
@@ -202,12 +220,20 @@ export async function scanTree(ctx: SetContext, only?: string[], opts: { ignoreS
   changes.sort((a, b) => (a.entry.path < b.entry.path ? -1 : 1));
   // Record order is apply order: children go before their parent directory is deleted,
   // and a parent directory exists before its children are created.
-  const ordered = [...deletions, ...changes];
+  let ordered = [...deletions, ...changes];
   // HLCs are drawn in that order, so the journal is in HLC order too.
   for (const c of ordered) c.entry.hlc = ctx.clock.tick();
+  // Every record is checked as receivers will check it (a time past the year 5000, say): one they
+  // would refuse is not published.
+  ordered = ordered.filter((c) => {
+    const problem = recordProblem(c.entry, check);
+    if (problem) skipped.push({ path: c.entry.path, reason: problem.startsWith(`${c.entry.path}: `) ? problem.slice(c.entry.path.length + 2) : problem });
+    return !problem;
+  });
   const liveBefore = ctx.manifest.liveCount();
   ctx.stats.settling += settling.length;
-  return { changes: ordered, restat, liveBefore, settling, applied };
+  skipped.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  return { changes: ordered, restat, liveBefore, settling, applied, skipped, roots };
 }
 
 function newEntry(ctx: SetContext, path: string, prev: LocalEntry | undefined, next: Partial<Entry> & Pick<Entry, 'kind'>): Entry {

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import type { Manifest, Peer } from '../manifest/manifest.js';
 import type { RequestCounts } from '../store/store.js';
 import type { CycleStats } from './context.js';
+import type { SkippedStatus } from './skipped.js';
 
 export interface CycleRecord {
   startedAt: string;
@@ -44,6 +45,8 @@ export interface SetStatus {
   peers: PeerStatus[];
   /** Records received and not applied here yet, retried (DESIGN rule 7); absent in old files. */
   wanted?: WantedStatus;
+  /** Paths on this disk not published because receivers would refuse them (DESIGN rule 8); absent in old files. */
+  skipped?: SkippedStatus;
   updatedAt: string;
 }
 

@@ -283,7 +283,7 @@ async function writeSnapshot(t: Template, cd: CaseDir, c: NodeCase, written: Wri
   }
 }
 
-/** Snapshots a fresh node must not trust (so it must still sync from the journals). */
+/** Snapshots a fresh node cannot rely on (refused whole, or with a bad line left out): it must still sync from the journals. */
 function snapshotIsBad(t: Template, c: NodeCase): boolean {
   if (c.snapshot === 'none') return false;
   if (t.encrypted && c.writer === 'bucket') return true;

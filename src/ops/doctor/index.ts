@@ -10,6 +10,7 @@ import { clockSkew } from './clock.js';
 import { freeSpace } from './disk.js';
 import { inotifyWatches } from './inotify.js';
 import { logFile } from './logfile.js';
+import { skippedPaths } from './names.js';
 import { owner, rootDir, rootMarker } from './root.js';
 import { scheduled } from './schedule.js';
 import { manifestIntegrity } from './sqlite.js';
@@ -38,6 +39,7 @@ export function setChecks(config: Config, set: SetConfig): Check[] {
     { scope: set.name, name: 'owner', run: () => owner(set) },
     { scope: set.name, name: 'disk', run: () => freeSpace(set.path, 'root') },
     { scope: set.name, name: 'manifest', run: () => manifestIntegrity(config.stateDir, set.name) },
+    { scope: set.name, name: 'names', run: () => skippedPaths(config.stateDir, set.name) },
     { scope: set.name, name: 'store', run: () => storeReadWrite(open()) },
     {
       scope: set.name,

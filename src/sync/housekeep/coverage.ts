@@ -2,7 +2,7 @@ import type { ObjectInfo } from '../../store/store.js';
 import type { SetContext } from '../context.js';
 import type { Head } from '../head.js';
 import { segmentOf } from '../layout.js';
-import { loadSnapshot, type Snapshot } from './snapshot.js';
+import { readSnapshot, type Snapshot } from './snapshot.js';
 
 /** For each node, the last of its journal segments a snapshot includes. */
 export type Cursors = Record<string, number>;
@@ -27,7 +27,7 @@ export async function snapshotCursors(ctx: SetContext, names: string[], known: S
     let cursors: Cursors | undefined = cache[name];
     if (!cursors) {
       try {
-        cursors = (await loadSnapshot(ctx.store, name, { allowExternalSymlinks: true }))?.cursors;
+        cursors = (await readSnapshot(ctx, name, { allowExternalSymlinks: true }))?.cursors;
       } catch (err) {
         ctx.log.warn({ snapshot: name, reason: (err as Error).message }, 'a snapshot does not read; it covers nothing');
       }

@@ -4,7 +4,7 @@ import { mapLimit } from '../../util/pool.js';
 import type { SetContext } from '../context.js';
 import { BLOBS_PREFIX, BUNDLES_PREFIX } from '../layout.js';
 import { decodeSegment } from '../segment.js';
-import { listSnapshots, loadSnapshot, type Snapshot } from './snapshot.js';
+import { listSnapshots, readSnapshot, type Snapshot } from './snapshot.js';
 
 /** Candidates whose date is re-checked, then deleted, together: the window between is short. */
 const CHECK_BATCH = 100;
@@ -122,13 +122,15 @@ async function readSnapshots(ctx: SetContext, names: string[], refs: References)
   for (const name of names) {
     let snap: Snapshot | null;
     try {
-      snap = await loadSnapshot(ctx.store, name, { allowExternalSymlinks: true });
+      snap = await readSnapshot(ctx, name, { allowExternalSymlinks: true });
     } catch (err) {
       return abandon(ctx, (err as Error).message);
     }
     if (!snap) return abandon(ctx, `snapshot ${name} vanished`);
     refs.snapshots.add(name);
     for (const e of snap.entries) if (e.digest) refs.digests.add(e.digest);
+    // A line left out as invalid may still name content someone wants back: kept, not swept.
+    for (const r of snap.rejected ?? []) if (r.digest) refs.digests.add(r.digest);
     for (const b of snap.bundles) refs.bundles.add(`${BUNDLES_PREFIX}${b.bundle}`);
   }
   return true;

@@ -7,8 +7,8 @@ import { readMembers } from './leader.js';
 import { newestCovering, pruneBound, prunedThrough, snapshotCursors } from './coverage.js';
 import { collectGarbage, listGarbage, newestOf, storeNow } from './gc.js';
 import { listJournals, pruneSegments, pruneSnapshots } from './prune.js';
-import { encodeSnapshot, listSnapshots, loadSnapshot, snapshotKey, snapshotName, type Snapshot } from './snapshot.js';
-import { MARKER_DIR } from '../record.js';
+import { encodeSnapshot, listSnapshots, readSnapshot, snapshotKey, snapshotName, type Snapshot } from './snapshot.js';
+import { MARKER_DIR, recordProblem } from '../record.js';
 import { stateOf } from '../../manifest/manifest.js';
 
 const HOUSEKEEP_AT = 'housekeep_at';
@@ -54,7 +54,7 @@ export async function housekeep(ctx: SetContext, opts: { force?: boolean } = {})
     const newestName = names.at(-1);
     let newest: Snapshot | null = null;
     try {
-      newest = newestName ? await loadSnapshot(ctx.store, newestName, { allowExternalSymlinks: true }) : null;
+      newest = newestName ? await readSnapshot(ctx, newestName, { allowExternalSymlinks: true }) : null;
     } catch (err) {
       ctx.log.error({ snapshot: newestName, reason: (err as Error).message }, 'the newest snapshot does not read; writing a new one');
     }
@@ -63,7 +63,7 @@ export async function housekeep(ctx: SetContext, opts: { force?: boolean } = {})
     const latest = snapshotDue(ctx, newest, now, opts.force ?? false) ? (await listSnapshots(ctx.store)).at(-1) : undefined;
     if (latest && latest !== newestName) {
       try {
-        newest = await loadSnapshot(ctx.store, latest, { allowExternalSymlinks: true });
+        newest = await readSnapshot(ctx, latest, { allowExternalSymlinks: true });
         names = [...new Set([...names, latest])].sort();
       } catch {
         // unreadable: judged against the one read before
@@ -119,10 +119,19 @@ function currentCursors(ctx: SetContext): Record<string, number> {
 async function writeSnapshot(ctx: SetContext, previous: Snapshot | null): Promise<Snapshot> {
   const hlc = ctx.clock.tick();
   const name = snapshotName(hlc, ctx.nodeId);
+  const check = { allowExternalSymlinks: true };
+  let invalid = 0;
   const entries = [...ctx.manifest.allEntries().values()]
     .filter((e) => Object.keys(e.vv).length > 0)
     .map(stateOf)
+    // What receivers would refuse (kept by an older version) stays out (DESIGN rule 8).
+    .filter((e) => {
+      const ok = [e, ...(e.versions ?? [])].every((v) => recordProblem(v, check) === null);
+      if (!ok) invalid++;
+      return ok;
+    })
     .sort((a, b) => (a.path < b.path ? -1 : 1));
+  if (invalid > 0) ctx.log.warn({ entries: invalid }, 'left invalid entries out of the snapshot');
   const bundles = await buildBundles(ctx, name, entries, previous);
   const snap: Snapshot = { name, node: ctx.nodeId, hlc, created: new Date().toISOString(), cursors: currentCursors(ctx), entries, bundles };
   await ctx.store.put(snapshotKey(name), encodeSnapshot(snap));
