@@ -1,11 +1,7 @@
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import type { StoreConfig } from '../config/types.js';
-import { FileStore } from '../store/file/file.js';
 import { blobName, newEncryption, openEncryption, PassphraseError, readPassphrase } from '../crypto/keys.js';
 import type { Manifest } from '../manifest/manifest.js';
-import { EncryptedStore } from '../store/encrypted/encrypted.js';
-import type { Store } from '../store/store.js';
+import { EncryptedStore, type Store } from '../store/index.js';
 import type { SetContext } from './context.js';
 import { createFormat } from './format-create.js';
 import { formatDigest, FormatMismatchError, parseFormat, sameFormat, type Format } from './format-file.js';
@@ -17,8 +13,6 @@ export { cachedFormatProblem, formatMismatchFix } from './format-file.js';
 /** Manifest meta: the format this node uses, and the digest of the one it confirmed with the store. */
 const CACHE_KEY = 'format';
 const CONFIRMED_KEY = 'format_confirmed';
-
-const plainLocation = (store: Store) => store.location.replace(/ \(encrypted\)$/, '');
 
 export function cachedFormatJson(manifest: Pick<Manifest, 'getMeta'>): string | undefined {
   return manifest.getMeta(CACHE_KEY);
@@ -100,11 +94,11 @@ export async function openFormat(ctx: SetContext, storeCfg: StoreConfig): Promis
   const where = `${ctx.store.location}/${FORMAT_KEY}`;
   const cached = ctx.manifest.getMeta(CACHE_KEY);
   // A daemon's session keeps its keys: the (deliberately slow) derivation runs once.
-  if (cached && ctx.store instanceof EncryptedStore) return parseFormat(Buffer.from(cached), 'cached format');
+  if (cached && encrypted.has(ctx.store)) return parseFormat(Buffer.from(cached), 'cached format');
   let format: Format;
   // A file:// store is typically a shared mount: unmounted, its directory would look like an
   // empty federation and the node would split off from the others without a word.
-  if (ctx.store instanceof FileStore && !existsSync(join(ctx.store.root, FORMAT_KEY))) {
+  if (ctx.store.existsLocally(FORMAT_KEY) === false) {
     throw new Error(`${where} is missing: is the store's directory mounted? (run \`fedsync init\` for a new store)`);
   }
   if (cached) {
@@ -123,12 +117,15 @@ export async function openFormat(ctx: SetContext, storeCfg: StoreConfig): Promis
   }
   const keys = checkPassphrase(format, storeCfg, where);
   if (!cached) remember(ctx.manifest, format);
-  if (keys && !(ctx.store instanceof EncryptedStore)) {
+  if (keys && !encrypted.has(ctx.store)) {
     ctx.store = new EncryptedStore(ctx.store, keys);
+    encrypted.add(ctx.store);
     ctx.blobKey = (d) => blobName(keys, d);
   }
   return format;
 }
+/** The stores openFormat wrapped: a daemon's session keeps them across cycles. */
+const encrypted = new WeakSet<Store>();
 
 /**
  * A peer's object failed authentication or did not decode: either it was tampered with, or
@@ -143,7 +140,7 @@ export function checkFormatInForce(ctx: SetContext): Promise<void> {
       const cached = ctx.manifest.getMeta(CACHE_KEY);
       const body = await ctx.store.get(FORMAT_KEY);
       if (!cached || !body) return;
-      const where = `${plainLocation(ctx.store)}/${FORMAT_KEY}`;
+      const where = `${ctx.store.location}/${FORMAT_KEY}`;
       const mine = parseFormat(Buffer.from(cached), 'cached format');
       const stored = parseFormat(body, where);
       if (!sameFormat(mine, stored)) throw new FormatMismatchError(mine, stored, where, ctx.manifest.file, ctx.set.name);

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { createReadStream, type BigIntStats } from 'node:fs';
+import { createReadStream, existsSync, type BigIntStats } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import { dirname, join, sep } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -230,6 +230,10 @@ export class FileStore implements Store {
     // names, and a crash must not keep the head while losing what it points to.
     await syncDir(dirname(path));
     return { etag };
+  }
+
+  existsLocally(key: string): boolean {
+    return existsSync(this.path(key));
   }
 
   private path(key: string): string {
