@@ -5,7 +5,7 @@ import { EncryptedStore, type Store } from '../store/index.js';
 import type { SetContext } from './context.js';
 import { createFormat } from './format-create.js';
 import { formatDigest, FormatMismatchError, parseFormat, sameFormat, type Format } from './format-file.js';
-import { FORMAT_KEY } from './layout.js';
+import { blobKey, FORMAT_KEY } from './layout.js';
 
 export type { Format } from './format-file.js';
 export { cachedFormatProblem, formatMismatchFix } from './format-file.js';
@@ -83,49 +83,57 @@ function confirmMine(manifest: Manifest, stored: Format, where: string, set: str
   if (!sameFormat(mine, stored)) throw new FormatMismatchError(mine, stored, where, manifest.file, set);
 }
 
+/** The set's format as a session opened it, and the store and blob names to use with it. */
+export interface OpenedFormat {
+  format: Format;
+  /** The store given, or an encrypting wrapper around it. */
+  store: Store;
+  blobKey: (digest: string) => string;
+}
+
 /**
- * Before a cycle: the set's format, from the manifest's copy when there is one (so a cycle
- * costs no extra request), else from the store; with encryption, the passphrase is checked
- * and the store wrapped so everything written is encrypted and everything read verified.
- * A cached copy never confirmed against the store (a manifest from before confirmation was
- * kept, or one edited) is compared with format.json once, before anything is written.
+ * When a session is built: the set's format, from the manifest's copy when there is one (so
+ * it costs no request), else from the store; with encryption, the passphrase is checked
+ * (the deliberately slow key derivation runs here, once a session) and the store wrapped so
+ * everything written is encrypted and everything read verified. A cached copy never
+ * confirmed against the store (a manifest from before confirmation was kept, or one edited)
+ * is compared with format.json once, before anything is written.
  */
-export async function openFormat(ctx: SetContext, storeCfg: StoreConfig): Promise<Format> {
-  const where = `${ctx.store.location}/${FORMAT_KEY}`;
-  const cached = ctx.manifest.getMeta(CACHE_KEY);
-  // A daemon's session keeps its keys: the (deliberately slow) derivation runs once.
-  if (cached && encrypted.has(ctx.store)) return parseFormat(Buffer.from(cached), 'cached format');
+export async function openFormat(store: Store, manifest: Manifest, storeCfg: StoreConfig, set: string): Promise<OpenedFormat> {
+  const where = `${store.location}/${FORMAT_KEY}`;
+  const cached = manifest.getMeta(CACHE_KEY);
+  checkFormatPresent(store);
   let format: Format;
-  // A file:// store is typically a shared mount: unmounted, its directory would look like an
-  // empty federation and the node would split off from the others without a word.
-  if (ctx.store.existsLocally(FORMAT_KEY) === false) {
-    throw new Error(`${where} is missing: is the store's directory mounted? (run \`fedsync init\` for a new store)`);
-  }
   if (cached) {
     format = parseFormat(Buffer.from(cached), 'cached format');
-    if (ctx.manifest.getMeta(CONFIRMED_KEY) !== formatDigest(format)) {
-      const body = await ctx.store.get(FORMAT_KEY);
+    if (manifest.getMeta(CONFIRMED_KEY) !== formatDigest(format)) {
+      const body = await store.get(FORMAT_KEY);
       if (!body) throw new Error(`${where} is missing, so this node's format cannot be confirmed: check the store URL and prefix`);
       const stored = parseFormat(body, where);
-      if (!sameFormat(format, stored)) throw new FormatMismatchError(format, stored, where, ctx.manifest.file, ctx.set.name);
-      ctx.manifest.setMeta(CONFIRMED_KEY, formatDigest(format));
+      if (!sameFormat(format, stored)) throw new FormatMismatchError(format, stored, where, manifest.file, set);
+      manifest.setMeta(CONFIRMED_KEY, formatDigest(format));
     }
   } else {
-    const body = await ctx.store.get(FORMAT_KEY);
-    if (!body) throw new Error(`${ctx.store.location} has no ${FORMAT_KEY}: run \`fedsync init\` on one node first`);
+    const body = await store.get(FORMAT_KEY);
+    if (!body) throw new Error(`${store.location} has no ${FORMAT_KEY}: run \`fedsync init\` on one node first`);
     format = parseFormat(body, where);
   }
   const keys = checkPassphrase(format, storeCfg, where);
-  if (!cached) remember(ctx.manifest, format);
-  if (keys && !encrypted.has(ctx.store)) {
-    ctx.store = new EncryptedStore(ctx.store, keys);
-    encrypted.add(ctx.store);
-    ctx.blobKey = (d) => blobName(keys, d);
-  }
-  return format;
+  if (!cached) remember(manifest, format);
+  if (!keys) return { format, store, blobKey };
+  return { format, store: new EncryptedStore(store, keys), blobKey: (d) => blobName(keys, d) };
 }
-/** The stores openFormat wrapped: a daemon's session keeps them across cycles. */
-const encrypted = new WeakSet<Store>();
+
+/**
+ * A file:// store is typically a shared mount: unmounted, its directory would look like an
+ * empty federation and the node would split off from the others without a word. Checked
+ * before every cycle, where it costs no request.
+ */
+export function checkFormatPresent(store: Store): void {
+  if (store.existsLocally(FORMAT_KEY) === false) {
+    throw new Error(`${store.location}/${FORMAT_KEY} is missing: is the store's directory mounted? (run \`fedsync init\` for a new store)`);
+  }
+}
 
 /**
  * A peer's object failed authentication or did not decode: either it was tampered with, or
