@@ -6,10 +6,15 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { newRequestCounts, type RequestCounts } from '../store/store.js';
+import type { CycleStats } from '../sync/context.js';
 import type { PeerStatus, SetStatus } from '../sync/status.js';
 import { writeFileAtomic } from './atomic.js';
 
-export interface Counters {
+/** The cycle stats that add up across cycles. */
+const TOTALS = ['published', 'applied', 'deleted', 'conflicts', 'rejected', 'bytesUp', 'bytesDown'] as const;
+type Totals = Pick<CycleStats, (typeof TOTALS)[number]>;
+
+export interface Counters extends Totals {
   version: 1;
   set: string;
   /** When counting began (a missing or unreadable file starts again from zero). */
@@ -18,13 +23,6 @@ export interface Counters {
   counted: string | null;
   cycles: number;
   failures: number;
-  published: number;
-  applied: number;
-  deleted: number;
-  conflicts: number;
-  rejected: number;
-  bytesUp: number;
-  bytesDown: number;
   requests: RequestCounts;
   /** Per peer id: when a cycle last ended with nothing of that peer left to apply. */
   caughtUp: Record<string, string>;
@@ -44,13 +42,7 @@ export function newCounters(set: string, now = new Date()): Counters {
     counted: null,
     cycles: 0,
     failures: 0,
-    published: 0,
-    applied: 0,
-    deleted: 0,
-    conflicts: 0,
-    rejected: 0,
-    bytesUp: 0,
-    bytesDown: 0,
+    ...(Object.fromEntries(TOTALS.map((k) => [k, 0])) as Totals),
     requests: newRequestCounts(),
     caughtUp: {},
     lastError: null,
@@ -75,7 +67,8 @@ export function writeCounters(stateDir: string, c: Counters): void {
 export function addCycle(c: Counters, status: SetStatus): Counters {
   const cycle = status.lastCycle;
   if (!cycle || cycle.startedAt === c.counted) return c;
-  const s = cycle.stats;
+  const totals = {} as Totals;
+  for (const k of TOTALS) totals[k] = c[k] + cycle.stats[k];
   const requests = { ...c.requests };
   for (const [k, v] of Object.entries(cycle.requests) as [keyof RequestCounts, number][]) requests[k] = (requests[k] ?? 0) + v;
   const caughtUp = { ...c.caughtUp };
@@ -88,13 +81,7 @@ export function addCycle(c: Counters, status: SetStatus): Counters {
     counted: cycle.startedAt,
     cycles: c.cycles + 1,
     failures: c.failures + (cycle.ok ? 0 : 1),
-    published: c.published + s.published,
-    applied: c.applied + s.applied,
-    deleted: c.deleted + s.deleted,
-    conflicts: c.conflicts + s.conflicts,
-    rejected: c.rejected + s.rejected,
-    bytesUp: c.bytesUp + s.bytesUp,
-    bytesDown: c.bytesDown + s.bytesDown,
+    ...totals,
     requests,
     caughtUp,
     lastError: cycle.ok ? c.lastError : { at: cycle.startedAt, message: cycle.error ?? 'unknown error' },

@@ -10,6 +10,7 @@ export type { ObjectInfo, PutOptions, PutResult, RequestCounts, Store } from './
 export { PreconditionFailedError, StoreError } from './errors.js';
 export { LengthMismatchError } from './length.js';
 export { FileStore } from './file/file.js';
+export { EncryptedStore } from './encrypted/encrypted.js';
 export { formatStoreUrl, parseStoreUrl, StoreUrlError, type StoreUrl } from './url.js';
 export { S3Store, type S3StoreConfig, type S3StoreOptions } from './s3/s3.js';
 

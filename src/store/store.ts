@@ -69,6 +69,12 @@ export interface Store {
   stat(key: string): Promise<ObjectInfo | null>;
   /** Every object whose key starts with `prefix`, recursively, in key order. */
   list(prefix: string): AsyncIterable<ObjectInfo>;
+  /**
+   * Whether `key` exists, where the backend can tell without a request (a local directory:
+   * one stat); null where only a request could tell. A directory store may be an unmounted
+   * share whose empty mount point would otherwise pass for an empty store.
+   */
+  existsLocally(key: string): boolean | null;
   /** Deletes the keys; keys that do not exist are not an error. */
   delete(keys: string[]): Promise<void>;
   /** Releases sockets and handles. */

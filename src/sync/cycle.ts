@@ -4,7 +4,6 @@ import type { Logger } from 'pino';
 import type { Config, SetConfig } from '../config/types.js';
 import type { RequestCounts } from '../store/store.js';
 import { newCycleStats, SafetyError, step, type CycleStats, type SetContext } from './context.js';
-import { openFormat } from './format.js';
 import { Lock } from './lock.js';
 import { META, metaNumber, recordChanges } from './outbox.js';
 import { byPath, decide } from './plan.js';
@@ -72,30 +71,31 @@ export async function runCycle(config: Config, set: SetConfig, log: Logger, opts
 async function lockedCycle(config: Config, set: SetConfig, log: Logger, opts: CycleOptions): Promise<CycleResult> {
   const started = Date.now();
   const session = opts.session ?? openSession(config, set, log);
-  const { ctx } = session;
-  const { manifest, store } = ctx;
-  ctx.stats = newCycleStats();
-  const before = { ...store.requests };
+  const { manifest } = session;
+  const before = { ...session.requests };
+  let ctx: SetContext | null = null;
   let error: Error | null = null;
   let settling: string[] = [];
   try {
     // Inside the try: a refused cycle (unmounted root) is recorded as failed in status.
     checkRoot(set);
     if (!opts.dryRun) cleanTemp(set);
-    await step('format', () => openFormat(ctx, config.store));
+    ctx = await step('format', () => session.context());
+    ctx.stats = newCycleStats();
     if (opts.dryRun) await dryRun(ctx, opts);
     else settling = await cycleSteps(ctx, opts);
   } catch (err) {
     error = err as Error;
   }
-  const requests = { ...store.requests };
+  const stats = ctx?.stats ?? newCycleStats();
+  const requests = { ...session.requests };
   for (const k of Object.keys(requests) as (keyof RequestCounts)[]) requests[k] -= before[k];
   const record: CycleRecord = {
     startedAt: new Date(started).toISOString(),
     durationMs: Date.now() - started,
     ok: error === null,
     error: error?.message ?? null,
-    stats: ctx.stats,
+    stats,
     requests,
   };
   if (!opts.dryRun) {
@@ -106,10 +106,10 @@ async function lockedCycle(config: Config, set: SetConfig, log: Logger, opts: Cy
       mode: set.mode,
       role: set.role,
       node: config.node,
-      nodeId: ctx.nodeId,
+      nodeId: session.nodeId,
       root: set.path,
-      store: store.location,
-      publishedSeq: metaNumber(ctx, META.publishedSeq),
+      store: session.location,
+      publishedSeq: Number(manifest.getMeta(META.publishedSeq) ?? 0),
       pending: manifest.outboxSegments().reduce((n, s) => n + s.count, 0),
       lastCycle: record,
       lastSuccess: error ? (previous?.lastSuccess ?? null) : record.startedAt,
@@ -119,9 +119,10 @@ async function lockedCycle(config: Config, set: SetConfig, log: Logger, opts: Cy
       updatedAt: new Date().toISOString(),
     });
     opts.afterStatus?.();
-    const line = { ...ctx.stats, requests, ms: record.durationMs };
-    if (error) ctx.log.error({ ...line, err: error.message }, 'cycle failed');
-    else if (opts.only === undefined || hasNews(ctx.stats)) ctx.log.info(line, 'cycle done');
+    const line = { ...stats, requests, ms: record.durationMs };
+    const out = log.child({ set: set.name });
+    if (error) out.error({ ...line, err: error.message }, 'cycle failed');
+    else if (opts.only === undefined || hasNews(stats)) out.info(line, 'cycle done');
   }
   if (!opts.session) await session.close();
   return { set: set.name, skipped: false, ok: error === null, error, record, settling };
@@ -143,8 +144,7 @@ export async function withSet<T>(config: Config, set: SetConfig, log: Logger, fn
     checkRoot(set);
     const session = openSession(config, set, log);
     try {
-      await step('format', () => openFormat(session.ctx, config.store));
-      return await fn(session.ctx);
+      return await fn(await step('format', () => session.context()));
     } finally {
       await session.close();
     }

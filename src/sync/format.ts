@@ -1,15 +1,11 @@
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import type { StoreConfig } from '../config/types.js';
-import { FileStore } from '../store/file/file.js';
 import { blobName, newEncryption, openEncryption, PassphraseError, readPassphrase } from '../crypto/keys.js';
 import type { Manifest } from '../manifest/manifest.js';
-import { EncryptedStore } from '../store/encrypted/encrypted.js';
-import type { Store } from '../store/store.js';
+import { EncryptedStore, type Store } from '../store/index.js';
 import type { SetContext } from './context.js';
 import { createFormat } from './format-create.js';
 import { formatDigest, FormatMismatchError, parseFormat, sameFormat, type Format } from './format-file.js';
-import { FORMAT_KEY } from './layout.js';
+import { blobKey, FORMAT_KEY } from './layout.js';
 
 export type { Format } from './format-file.js';
 export { cachedFormatProblem, formatMismatchFix } from './format-file.js';
@@ -17,8 +13,6 @@ export { cachedFormatProblem, formatMismatchFix } from './format-file.js';
 /** Manifest meta: the format this node uses, and the digest of the one it confirmed with the store. */
 const CACHE_KEY = 'format';
 const CONFIRMED_KEY = 'format_confirmed';
-
-const plainLocation = (store: Store) => store.location.replace(/ \(encrypted\)$/, '');
 
 export function cachedFormatJson(manifest: Pick<Manifest, 'getMeta'>): string | undefined {
   return manifest.getMeta(CACHE_KEY);
@@ -89,45 +83,56 @@ function confirmMine(manifest: Manifest, stored: Format, where: string, set: str
   if (!sameFormat(mine, stored)) throw new FormatMismatchError(mine, stored, where, manifest.file, set);
 }
 
+/** The set's format as a session opened it, and the store and blob names to use with it. */
+export interface OpenedFormat {
+  format: Format;
+  /** The store given, or an encrypting wrapper around it. */
+  store: Store;
+  blobKey: (digest: string) => string;
+}
+
 /**
- * Before a cycle: the set's format, from the manifest's copy when there is one (so a cycle
- * costs no extra request), else from the store; with encryption, the passphrase is checked
- * and the store wrapped so everything written is encrypted and everything read verified.
- * A cached copy never confirmed against the store (a manifest from before confirmation was
- * kept, or one edited) is compared with format.json once, before anything is written.
+ * When a session is built: the set's format, from the manifest's copy when there is one (so
+ * it costs no request), else from the store; with encryption, the passphrase is checked
+ * (the deliberately slow key derivation runs here, once a session) and the store wrapped so
+ * everything written is encrypted and everything read verified. A cached copy never
+ * confirmed against the store (a manifest from before confirmation was kept, or one edited)
+ * is compared with format.json once, before anything is written.
  */
-export async function openFormat(ctx: SetContext, storeCfg: StoreConfig): Promise<Format> {
-  const where = `${ctx.store.location}/${FORMAT_KEY}`;
-  const cached = ctx.manifest.getMeta(CACHE_KEY);
-  // A daemon's session keeps its keys: the (deliberately slow) derivation runs once.
-  if (cached && ctx.store instanceof EncryptedStore) return parseFormat(Buffer.from(cached), 'cached format');
+export async function openFormat(store: Store, manifest: Manifest, storeCfg: StoreConfig, set: string): Promise<OpenedFormat> {
+  const where = `${store.location}/${FORMAT_KEY}`;
+  const cached = manifest.getMeta(CACHE_KEY);
+  checkFormatPresent(store);
   let format: Format;
-  // A file:// store is typically a shared mount: unmounted, its directory would look like an
-  // empty federation and the node would split off from the others without a word.
-  if (ctx.store instanceof FileStore && !existsSync(join(ctx.store.root, FORMAT_KEY))) {
-    throw new Error(`${where} is missing: is the store's directory mounted? (run \`fedsync init\` for a new store)`);
-  }
   if (cached) {
     format = parseFormat(Buffer.from(cached), 'cached format');
-    if (ctx.manifest.getMeta(CONFIRMED_KEY) !== formatDigest(format)) {
-      const body = await ctx.store.get(FORMAT_KEY);
+    if (manifest.getMeta(CONFIRMED_KEY) !== formatDigest(format)) {
+      const body = await store.get(FORMAT_KEY);
       if (!body) throw new Error(`${where} is missing, so this node's format cannot be confirmed: check the store URL and prefix`);
       const stored = parseFormat(body, where);
-      if (!sameFormat(format, stored)) throw new FormatMismatchError(format, stored, where, ctx.manifest.file, ctx.set.name);
-      ctx.manifest.setMeta(CONFIRMED_KEY, formatDigest(format));
+      if (!sameFormat(format, stored)) throw new FormatMismatchError(format, stored, where, manifest.file, set);
+      manifest.setMeta(CONFIRMED_KEY, formatDigest(format));
     }
   } else {
-    const body = await ctx.store.get(FORMAT_KEY);
-    if (!body) throw new Error(`${ctx.store.location} has no ${FORMAT_KEY}: run \`fedsync init\` on one node first`);
+    const body = await store.get(FORMAT_KEY);
+    if (!body) throw new Error(`${store.location} has no ${FORMAT_KEY}: run \`fedsync init\` on one node first`);
     format = parseFormat(body, where);
   }
   const keys = checkPassphrase(format, storeCfg, where);
-  if (!cached) remember(ctx.manifest, format);
-  if (keys && !(ctx.store instanceof EncryptedStore)) {
-    ctx.store = new EncryptedStore(ctx.store, keys);
-    ctx.blobKey = (d) => blobName(keys, d);
+  if (!cached) remember(manifest, format);
+  if (!keys) return { format, store, blobKey };
+  return { format, store: new EncryptedStore(store, keys), blobKey: (d) => blobName(keys, d) };
+}
+
+/**
+ * A file:// store is typically a shared mount: unmounted, its directory would look like an
+ * empty federation and the node would split off from the others without a word. Checked
+ * before every cycle, where it costs no request.
+ */
+export function checkFormatPresent(store: Store): void {
+  if (store.existsLocally(FORMAT_KEY) === false) {
+    throw new Error(`${store.location}/${FORMAT_KEY} is missing: is the store's directory mounted? (run \`fedsync init\` for a new store)`);
   }
-  return format;
 }
 
 /**
@@ -143,7 +148,7 @@ export function checkFormatInForce(ctx: SetContext): Promise<void> {
       const cached = ctx.manifest.getMeta(CACHE_KEY);
       const body = await ctx.store.get(FORMAT_KEY);
       if (!cached || !body) return;
-      const where = `${plainLocation(ctx.store)}/${FORMAT_KEY}`;
+      const where = `${ctx.store.location}/${FORMAT_KEY}`;
       const mine = parseFormat(Buffer.from(cached), 'cached format');
       const stored = parseFormat(body, where);
       if (!sameFormat(mine, stored)) throw new FormatMismatchError(mine, stored, where, ctx.manifest.file, ctx.set.name);

@@ -56,7 +56,7 @@ export class SetDaemon {
 
   private startWatcher(): Promise<void> {
     const root = this.set.path;
-    const ctx = this.session!.ctx;
+    const session = this.session!;
     this.watcher = watch(root, {
       ignoreInitial: true,
       followSymlinks: false,
@@ -64,7 +64,7 @@ export class SetDaemon {
         const rel = relative(root, abs).split(sep).join('/');
         if (rel === '' || rel.startsWith('..')) return false;
         if (rel === MARKER_DIR || rel.startsWith(`${MARKER_DIR}/`)) return true;
-        return ctx.excluded(rel, stats?.isDirectory() ?? false);
+        return session.excluded(rel, stats?.isDirectory() ?? false);
       },
     });
     const rel = (abs: string) => relative(root, abs).split(sep).join('/');
@@ -82,7 +82,7 @@ export class SetDaemon {
       this.log.warn({ set: this.set.name, err: (err as Error).message }, 'watcher error; running a full scan');
       if (code === 'ENOSPC' || code === 'EMFILE') {
         // Out of inotify watches or descriptors: the watcher cannot be trusted any more.
-        this.pollInstead(this.session!.ctx.manifest.liveCount() + 1, inotifyWatchLimit() ?? 0);
+        this.pollInstead(this.session!.manifest.liveCount() + 1, inotifyWatchLimit() ?? 0);
       }
       this.schedule(true);
     });
@@ -98,7 +98,7 @@ export class SetDaemon {
 
   /** Too many files and directories for the inotify limit: periodic full scans instead. */
   private checkWatchLimit(): void {
-    const watches = this.session!.ctx.manifest.liveCount() + 1;
+    const watches = this.session!.manifest.liveCount() + 1;
     const limit = inotifyWatchLimit();
     if (!watchesFit(watches, limit)) this.pollInstead(watches, limit!);
   }

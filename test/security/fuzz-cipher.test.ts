@@ -131,6 +131,9 @@ class MemoryStore implements Store {
   async *list(prefix: string): AsyncIterable<ObjectInfo> {
     for (const k of [...this.objects.keys()].sort()) if (k.startsWith(prefix)) yield (await this.stat(k))!;
   }
+  existsLocally(key: string): boolean {
+    return this.objects.has(key);
+  }
   async delete(keys: string[]): Promise<void> {
     for (const k of keys) this.objects.delete(k);
   }

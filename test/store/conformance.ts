@@ -258,6 +258,16 @@ export function storeConformance(name: string, make: StoreFactory, quirks: Serve
       assert.deepEqual(await keys(s, ''), []);
     }));
 
+    test('existsLocally is null, or agrees with stat and makes no request', withStore(undefined, async (s) => {
+      await s.put('heads/x.json', Buffer.from('x'));
+      const before = JSON.stringify(s.requests);
+      const here = s.existsLocally('heads/x.json');
+      const gone = s.existsLocally('heads/y.json');
+      assert.equal(JSON.stringify(s.requests), before, 'no request counted');
+      if (here === null) assert.equal(gone, null, 'a backend that cannot tell says so for every key');
+      else assert.deepEqual([here, gone], [true, false]);
+    }));
+
     test('request counters move with each kind of call', withStore(undefined, async (s) => {
       const before = { ...s.requests };
       await s.put('c', Buffer.from('1'));

@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { gunzipSync } from 'node:zlib';
 import { parseConfig } from '../../src/config/load.js';
 import type { Config, SetConfig } from '../../src/config/types.js';
@@ -91,8 +92,7 @@ export async function settle(c: Cluster, rounds = 2): Promise<void> {
 
 /** A cycle on a session whose store the caller may replace (fault injection). */
 export async function cycleWithStore(node: TestNode, store: (root: string) => FileStore, opts: CycleOptions = {}): Promise<CycleResult> {
-  const session: Session = openSession(node.config, node.set, node.log);
-  session.ctx.store = store((session.ctx.store as FileStore).root);
+  const session: Session = openSession(node.config, node.set, node.log, store(join(fileURLToPath(node.config.store.url), node.set.name)));
   try {
     return await runCycle(node.config, node.set, node.log, { ...opts, session });
   } finally {

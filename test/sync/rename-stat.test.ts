@@ -27,7 +27,7 @@ describe('the stat recorded after a rename', () => {
     const target = join(b.root, 'f2.txt');
     const appWrite = 'written by the application on beta, right after fedsync put it in place';
     const session = openSession(b.config, b.set, b.log);
-    const m = session.ctx.manifest;
+    const m = session.manifest;
     const transaction = m.transaction.bind(m);
     let wrote = false;
     m.transaction = <T>(fn: () => T): T => {

@@ -20,8 +20,9 @@ export class EncryptedStore implements Store {
     private readonly keys: Keys,
   ) {}
 
+  /** Where the objects are: encryption does not move them. */
   get location(): string {
-    return `${this.inner.location} (encrypted)`;
+    return this.inner.location;
   }
 
   get requests(): RequestCounts {
@@ -83,6 +84,10 @@ export class EncryptedStore implements Store {
 
   list(prefix: string): AsyncIterable<ObjectInfo> {
     return this.inner.list(prefix);
+  }
+
+  existsLocally(key: string): boolean | null {
+    return this.inner.existsLocally(key);
   }
 
   delete(keys: string[]): Promise<void> {

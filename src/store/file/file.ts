@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { createReadStream, type BigIntStats } from 'node:fs';
+import { createReadStream, existsSync, type BigIntStats } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import { dirname, join, sep } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -232,6 +232,10 @@ export class FileStore implements Store {
     return { etag };
   }
 
+  existsLocally(key: string): boolean {
+    return existsSync(this.path(key));
+  }
+
   private path(key: string): string {
     checkKey(key);
     return join(this.root, ...key.split('/'));
@@ -257,30 +261,27 @@ interface WriteCondition {
 
 /** mkdir + link (atomic create-if-absent), then the temp name removed. */
 async function linkInto(tmp: string, path: string, refused: () => Error): Promise<void> {
-  for (let attempt = 0; ; attempt++) {
-    try {
-      // Inside the try: a concurrent delete may prune a parent while mkdir makes the next level.
-      await fs.mkdir(dirname(path), { recursive: true });
-      await fs.link(tmp, path);
-      break;
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'EEXIST') throw refused();
-      if (code !== 'ENOENT' || attempt >= 5) throw err;
-    }
+  try {
+    await withParent(path, () => fs.link(tmp, path));
+  } catch (err) {
+    throw (err as NodeJS.ErrnoException).code === 'EEXIST' ? refused() : err;
   }
   await fs.rm(tmp, { force: true });
 }
 
+function renameInto(tmp: string, path: string): Promise<void> {
+  return withParent(path, () => fs.rename(tmp, path));
+}
+
 /**
- * mkdir + rename, retried because a concurrent delete may prune the freshly made parent
+ * mkdir + `place`, retried because a concurrent delete may prune the freshly made parent
  * directory between the two steps (or during mkdir itself).
  */
-async function renameInto(tmp: string, path: string): Promise<void> {
+async function withParent(path: string, place: () => Promise<void>): Promise<void> {
   for (let attempt = 0; ; attempt++) {
     try {
       await fs.mkdir(dirname(path), { recursive: true });
-      await fs.rename(tmp, path);
+      await place();
       return;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || attempt >= 5) throw err;

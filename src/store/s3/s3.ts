@@ -232,6 +232,11 @@ export class S3Store implements Store {
     } while (token);
   }
 
+  /** Only a request could tell. */
+  existsLocally(): null {
+    return null;
+  }
+
   async delete(keys: string[]): Promise<void> {
     const full = keys.map((k) => this.full(k));
     const batches: string[][] = [];
