@@ -2,6 +2,7 @@ import { existsSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { Config, SetConfig } from '../config/types.js';
+import { dropKeptHashes, keepHashes } from '../manifest/kept-hashes.js';
 import type { RequestCounts } from '../store/store.js';
 import { newCycleStats, SafetyError, step, type CycleStats, type SetContext } from './context.js';
 import { openFormat } from './format.js';
@@ -15,7 +16,7 @@ import { fetchPeers } from './pull.js';
 import { IdentityTakenError } from './identity.js';
 import { checkIdentity } from './own-writes.js';
 import { isFresh, receive } from './receive.js';
-import { checkDeletions } from './reconcile.js';
+import { checkScan } from './rail.js';
 import { MARKER_DIR } from './record.js';
 import { scanTree } from './scan.js';
 import { openSession, type Session } from './session.js';
@@ -175,19 +176,40 @@ function cleanTemp(set: SetConfig): void {
  */
 async function cycleSteps(ctx: SetContext, opts: CycleOptions): Promise<string[]> {
   let settling: string[] = [];
+  // The rail's refusal of this node's scan: the rest of the cycle still runs (DESIGN rule 5).
+  let refused: SafetyError | null = null;
   const scanAndRecord = async () => {
     const scan = await step('scan', () => scanTree(ctx, opts.only));
     settling = scan.settling;
     if (ctx.set.role === 'subscribe') return step('revert drift', () => revertDrift(ctx, scan));
-    checkDeletions(ctx, scan.changes.filter((c) => c.entry.kind === 'deleted').length, scan.liveBefore, opts, 'publish');
+    try {
+      checkScan(ctx, scan.changes, opts);
+    } catch (err) {
+      if (!(err instanceof SafetyError)) throw err;
+      refused = err;
+      // Nothing of the scan is published; what it learnt of unchanged content (stats,
+      // interrupted applies) is recorded, and the digests it computed are kept for the next.
+      recordChanges(ctx, [], scan.restat, scan.applied);
+      keepHashes(ctx.manifest, scan.changes.flatMap((c) => (c.entry.kind === 'file' && c.stat ? [{ path: c.entry.path, stat: c.stat, digest: c.entry.digest!, size: c.entry.size }] : [])));
+      return;
+    }
     recordChanges(ctx, scan.changes, scan.restat, scan.applied);
+    dropKeptHashes(ctx.manifest);
     // Peers apply a forced deletion without being forced themselves: it was deliberate.
     const last = ctx.manifest.outboxSegments().at(-1);
     if (opts.force && last && scan.changes.some((c) => c.entry.kind === 'deleted')) ctx.manifest.setMeta(META.forcedSeq, last.seq);
   };
   const fresh = isFresh(ctx);
   if (!fresh) await scanAndRecord();
-  if (ctx.set.role !== 'publish') await receive(ctx, opts);
+  if (ctx.set.role !== 'publish') {
+    try {
+      await receive(ctx, opts);
+    } catch (err) {
+      // One error per cycle is reported: this one, with the refusal in the log beside it.
+      if (refused) ctx.log.error({ err: (refused as SafetyError).message }, 'cycle refused');
+      throw err;
+    }
+  }
   if (fresh) await scanAndRecord();
   const publishing = ctx.set.role !== 'subscribe' && ctx.manifest.outboxSegments().length > 0;
   // A publish-only node lists heads/ for nothing else: it checks its own head before writing.
@@ -208,6 +230,7 @@ async function cycleSteps(ctx: SetContext, opts: CycleOptions): Promise<string[]
   }
   // Housekeeping rides on full cycles only: a watcher's quick dirty-path cycles stay quick.
   if (opts.only === undefined && housekeepingDue(ctx) && !deferFirstHousekeeping(ctx)) await housekeep(ctx);
+  if (refused) throw refused;
   return settling;
 }
 
