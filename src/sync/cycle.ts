@@ -177,7 +177,7 @@ function cleanTemp(set: SetConfig): void {
 async function cycleSteps(ctx: SetContext, opts: CycleOptions): Promise<string[]> {
   let settling: string[] = [];
   // The rail's refusal of this node's scan: the rest of the cycle still runs (DESIGN rule 5).
-  let refused: SafetyError | null = null;
+  const rail: { refused?: SafetyError } = {};
   const scanAndRecord = async () => {
     const scan = await step('scan', () => scanTree(ctx, opts.only));
     settling = scan.settling;
@@ -186,7 +186,7 @@ async function cycleSteps(ctx: SetContext, opts: CycleOptions): Promise<string[]
       checkScan(ctx, scan.changes, opts);
     } catch (err) {
       if (!(err instanceof SafetyError)) throw err;
-      refused = err;
+      rail.refused = err;
       // Nothing of the scan is published; what it learnt of unchanged content (stats,
       // interrupted applies) is recorded, and the digests it computed are kept for the next.
       recordChanges(ctx, [], scan.restat, scan.applied);
@@ -201,16 +201,24 @@ async function cycleSteps(ctx: SetContext, opts: CycleOptions): Promise<string[]
   };
   const fresh = isFresh(ctx);
   if (!fresh) await scanAndRecord();
-  if (ctx.set.role !== 'publish') {
-    try {
-      await receive(ctx, opts);
-    } catch (err) {
-      // One error per cycle is reported: this one, with the refusal in the log beside it.
-      if (refused) ctx.log.error({ err: (refused as SafetyError).message }, 'cycle refused');
-      throw err;
-    }
+  try {
+    await afterScan(ctx, opts, fresh ? scanAndRecord : null);
+  } catch (err) {
+    // One error per cycle is reported: this one, with the refusal in the log beside it.
+    if (rail.refused) ctx.log.error({ err: rail.refused.message }, 'cycle refused');
+    throw err;
   }
-  if (fresh) await scanAndRecord();
+  if (rail.refused) throw rail.refused;
+  return settling;
+}
+
+/**
+ * The steps after a node's own scan: receive (then the scan, on a node that has never
+ * synced), publish or write the head, housekeep.
+ */
+async function afterScan(ctx: SetContext, opts: CycleOptions, scanAndRecord: (() => Promise<void>) | null): Promise<void> {
+  if (ctx.set.role !== 'publish') await receive(ctx, opts);
+  if (scanAndRecord) await scanAndRecord();
   const publishing = ctx.set.role !== 'subscribe' && ctx.manifest.outboxSegments().length > 0;
   // A publish-only node lists heads/ for nothing else: it checks its own head before writing.
   if (ctx.set.role === 'publish' && (publishing || headDue(ctx))) await step('identity', () => checkIdentity(ctx));
@@ -230,8 +238,6 @@ async function cycleSteps(ctx: SetContext, opts: CycleOptions): Promise<string[]
   }
   // Housekeeping rides on full cycles only: a watcher's quick dirty-path cycles stay quick.
   if (opts.only === undefined && housekeepingDue(ctx) && !deferFirstHousekeeping(ctx)) await housekeep(ctx);
-  if (refused) throw refused;
-  return settling;
 }
 
 async function dryRun(ctx: SetContext, opts: CycleOptions): Promise<void> {
