@@ -96,4 +96,15 @@ export const MIGRATIONS: string[] = [
     seen   INTEGER NOT NULL
   ) WITHOUT ROWID;
   `,
+  `
+  -- Digests of files a scan hashed but did not record (its cycle was refused by the
+  -- max-delete rail): the next scan takes a file's digest from here while its stat is the
+  -- one it was hashed with, as it trusts the stat of recorded files.
+  CREATE TABLE kept_hashes (
+    path   TEXT PRIMARY KEY,
+    stat   TEXT NOT NULL,
+    digest TEXT NOT NULL,
+    size   INTEGER NOT NULL
+  ) WITHOUT ROWID;
+  `,
 ];

@@ -2,6 +2,7 @@ import { existsSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { Config, SetConfig } from '../config/types.js';
+import { dropKeptHashes, keepHashes } from '../manifest/kept-hashes.js';
 import type { RequestCounts } from '../store/store.js';
 import { newCycleStats, SafetyError, step, type CycleStats, type SetContext } from './context.js';
 import { Lock } from './lock.js';
@@ -14,7 +15,7 @@ import { fetchPeers } from './pull.js';
 import { IdentityTakenError } from './identity.js';
 import { checkIdentity } from './own-writes.js';
 import { isFresh, receive } from './receive.js';
-import { checkDeletions } from './reconcile.js';
+import { checkScan } from './rail.js';
 import { MARKER_DIR } from './record.js';
 import { scanTree } from './scan.js';
 import { reportSkipped, skippedStatus } from './skipped.js';
@@ -178,21 +179,50 @@ function cleanTemp(set: SetConfig): void {
  */
 async function cycleSteps(ctx: SetContext, opts: CycleOptions): Promise<string[]> {
   let settling: string[] = [];
+  // The rail's refusal of this node's scan: the rest of the cycle still runs (DESIGN rule 5).
+  const rail: { refused?: SafetyError } = {};
   const scanAndRecord = async () => {
     const scan = await step('scan', () => scanTree(ctx, opts.only));
     settling = scan.settling;
     reportSkipped(ctx, scan);
     if (ctx.set.role === 'subscribe') return step('revert drift', () => revertDrift(ctx, scan));
-    checkDeletions(ctx, scan.changes.filter((c) => c.entry.kind === 'deleted').length, scan.liveBefore, opts, 'publish');
+    try {
+      checkScan(ctx, scan.changes, opts);
+    } catch (err) {
+      if (!(err instanceof SafetyError)) throw err;
+      rail.refused = err;
+      // Nothing of the scan is published; what it learnt of unchanged content (stats,
+      // interrupted applies) is recorded, and the digests it computed are kept for the next.
+      recordChanges(ctx, [], scan.restat, scan.applied);
+      keepHashes(ctx.manifest, scan.changes.flatMap((c) => (c.entry.kind === 'file' && c.stat ? [{ path: c.entry.path, stat: c.stat, digest: c.entry.digest!, size: c.entry.size }] : [])));
+      return;
+    }
     recordChanges(ctx, scan.changes, scan.restat, scan.applied);
+    dropKeptHashes(ctx.manifest);
     // Peers apply a forced deletion without being forced themselves: it was deliberate.
     const last = ctx.manifest.outboxSegments().at(-1);
     if (opts.force && last && scan.changes.some((c) => c.entry.kind === 'deleted')) ctx.manifest.setMeta(META.forcedSeq, last.seq);
   };
   const fresh = isFresh(ctx);
   if (!fresh) await scanAndRecord();
+  try {
+    await afterScan(ctx, opts, fresh ? scanAndRecord : null);
+  } catch (err) {
+    // One error per cycle is reported: this one, with the refusal in the log beside it.
+    if (rail.refused) ctx.log.error({ err: rail.refused.message }, 'cycle refused');
+    throw err;
+  }
+  if (rail.refused) throw rail.refused;
+  return settling;
+}
+
+/**
+ * The steps after a node's own scan: receive (then the scan, on a node that has never
+ * synced), publish or write the head, housekeep.
+ */
+async function afterScan(ctx: SetContext, opts: CycleOptions, scanAndRecord: (() => Promise<void>) | null): Promise<void> {
   if (ctx.set.role !== 'publish') await receive(ctx, opts);
-  if (fresh) await scanAndRecord();
+  if (scanAndRecord) await scanAndRecord();
   const publishing = ctx.set.role !== 'subscribe' && ctx.manifest.outboxSegments().length > 0;
   // A publish-only node lists heads/ for nothing else: it checks its own head before writing.
   if (ctx.set.role === 'publish' && (publishing || headDue(ctx))) await step('identity', () => checkIdentity(ctx));
@@ -212,7 +242,6 @@ async function cycleSteps(ctx: SetContext, opts: CycleOptions): Promise<string[]
   }
   // Housekeeping rides on full cycles only: a watcher's quick dirty-path cycles stay quick.
   if (opts.only === undefined && housekeepingDue(ctx) && !deferFirstHousekeeping(ctx)) await housekeep(ctx);
-  return settling;
 }
 
 async function dryRun(ctx: SetContext, opts: CycleOptions): Promise<void> {

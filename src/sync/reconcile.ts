@@ -1,12 +1,12 @@
 import { renameSync } from 'node:fs';
 import { join } from 'node:path';
 import type { SetContext } from './context.js';
-import { SafetyError } from './context.js';
 import { conflictPath, notePromises, rankAgain } from './conflict.js';
 import { diskMatches, diskState } from './disk.js';
 import { recordChanges } from './outbox.js';
 import { placedView, stateOf, type LocalEntry } from '../manifest/manifest.js';
 import { byPath, decide, type Decision } from './plan.js';
+import { checkPlan } from './rail.js';
 import { sameContent, type Entry } from './record.js';
 import { scanTree, type Change } from './scan.js';
 import { bumpVV, mergeVV } from './vv.js';
@@ -88,8 +88,7 @@ export async function planRecords(ctx: SetContext, received: Entry[], opts: Plan
   }
   notePromises(ctx, decisions);
   // A node that has never synced is replaying history, not losing local data.
-  const deleting = decisions.filter((d) => d.op === 'delete' && !opts.forced?.has(d.path)).length;
-  if (!opts.fresh) checkDeletions(ctx, deleting, ctx.manifest.liveCount(), opts, 'apply');
+  if (!opts.fresh) checkPlan(ctx, decisions, opts);
   return decisions;
 }
 
@@ -167,20 +166,4 @@ function adopt(ctx: SetContext, changes: Change[], incoming: Map<string, Entry[]
       }
     }
   });
-}
-
-/** The max_delete rail: a cycle that would delete too much of the tree stops unless forced. */
-export function checkDeletions(ctx: SetContext, deletions: number, live: number, opts: { force?: boolean }, where: 'publish' | 'apply'): void {
-  if (deletions === 0 || opts.force) return;
-  const m = ctx.set.maxDelete;
-  let limit: number;
-  if (m.kind === 'count') limit = m.value;
-  else if (live <= 10) return;
-  else limit = Math.floor(m.value * live);
-  if (deletions <= limit) return;
-  const what = where === 'publish' ? 'publish the deletion of' : 'apply remote deletions of';
-  throw new SafetyError(
-    `set "${ctx.set.name}": refusing to ${what} ${deletions} of ${live} entries (max_delete is ${m.kind === 'count' ? m.value : `${Math.round(m.value * 100)}%`}). ` +
-      `Check that ${ctx.set.path} is complete and mounted; if the deletion is intended, run \`fedsync run --set ${ctx.set.name} --force\``,
-  );
 }

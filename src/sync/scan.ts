@@ -2,6 +2,7 @@ import { lstatSync, readdirSync, readlinkSync, type BigIntStats } from 'node:fs'
 import { join } from 'node:path';
 import { hashFile } from '../fsutil/hash.js';
 import { mtimeMs, permBits, statKey } from '../fsutil/stat.js';
+import { keptHashes } from '../manifest/kept-hashes.js';
 import { placedView, type LocalEntry } from '../manifest/manifest.js';
 import { mapLimit } from '../util/pool.js';
 import type { SetContext } from './context.js';
@@ -22,8 +23,6 @@ export interface ScanResult {
   changes: Change[];
   /** Paths whose content is unchanged but whose stat moved (touch-free rewrite, chmod back). */
   restat: [path: string, stat: string][];
-  /** Live entries of the manifest before the scan (the base for the max_delete rail). */
-  liveBefore: number;
   /** Files left for later because they are still being written. */
   settling: string[];
   /** Remote states an interrupted apply had put in place: recorded, not published. */
@@ -182,16 +181,20 @@ export async function scanTree(ctx: SetContext, only?: string[], opts: { ignoreS
     }
   }
 
+  const kept = toHash.length > 0 ? keptHashes(ctx.manifest) : null;
   await mapLimit(toHash, 4, async ({ rel, s, prev }) => {
     const abs = join(root, rel);
-    let hashed;
-    try {
-      hashed = await hashFile(abs, s.size);
-    } catch (err) {
-      ctx.log.warn({ path: rel, err: (err as Error).message }, 'cannot read file; left for the next cycle');
-      return;
+    // Hashed by a cycle the max-delete rail refused, and unchanged since: not read again.
+    let hashed = kept?.(rel, s.key);
+    if (!hashed) {
+      try {
+        hashed = await hashFile(abs, s.size);
+      } catch (err) {
+        ctx.log.warn({ path: rel, err: (err as Error).message }, 'cannot read file; left for the next cycle');
+        return;
+      }
+      ctx.stats.hashed++;
     }
-    ctx.stats.hashed++;
     // A file that changed while it was read is still being written: next cycle.
     const after = lstatSync(abs, { bigint: true, throwIfNoEntry: false });
     if (!after || statKey(after) !== s.key) {
@@ -230,10 +233,9 @@ export async function scanTree(ctx: SetContext, only?: string[], opts: { ignoreS
     if (problem) skipped.push({ path: c.entry.path, reason: problem.startsWith(`${c.entry.path}: `) ? problem.slice(c.entry.path.length + 2) : problem });
     return !problem;
   });
-  const liveBefore = ctx.manifest.liveCount();
   ctx.stats.settling += settling.length;
   skipped.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
-  return { changes: ordered, restat, liveBefore, settling, applied, skipped, roots };
+  return { changes: ordered, restat, settling, applied, skipped, roots };
 }
 
 function newEntry(ctx: SetContext, path: string, prev: LocalEntry | undefined, next: Partial<Entry> & Pick<Entry, 'kind'>): Entry {

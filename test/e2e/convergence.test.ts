@@ -454,7 +454,8 @@ for (const server of servers('convergence')) {
     // and B's deletion in one batch: its edit lost a conflict and nothing ever superseded it
     // on a disk, so it must survive as a conflict copy, on both nodes.
     it('an edit that lost a conflict survives when the winner is then deleted', { timeout: 300_000 }, async () => {
-      const fed = await Federation.create(target, { nodes: ['A', 'B'] });
+      // max_delete 100%: B deletes its only file, an emptied tree the rail would refuse.
+      const fed = await Federation.create(target, { nodes: ['A', 'B'], sync: { max_delete: '100%' } });
       const [a, b] = fed.nodes as [FedNode, FedNode];
       try {
         writeFileSync(a.abs('notes.txt'), 'original\n');
@@ -535,7 +536,8 @@ for (const server of servers('convergence')) {
         if (next === 'edit' && when === 'queued') continue; // the seed 100615 test above
         it(`a version beaten by a dropped winner survives the winner's next ${next} (${when})`, { timeout: 300_000 }, async () => {
           const proxy = await startProxy({ upstream: target.endpoint });
-          const fed = await Federation.create(target, { nodes: ['A', 'C'], endpoint: proxy.endpoint });
+          // max_delete 100%: the deletion empties A's tree, which the rail would refuse.
+          const fed = await Federation.create(target, { nodes: ['A', 'C'], endpoint: proxy.endpoint, sync: { max_delete: '100%' } });
           const [a, c] = fed.nodes as [FedNode, FedNode];
           const change = () => (next === 'edit' ? writeFileSync(a.abs('index.html'), "A's page\nedited\n") : unlinkSync(a.abs('index.html')));
           try {

@@ -46,7 +46,8 @@ describe('runCycle: propagation', () => {
   });
 
   it('nested and empty directories', async () => {
-    const c = await cluster(['alpha', 'beta']);
+    // Its last file goes too: an emptied tree, which the rail would refuse otherwise.
+    const c = await cluster(['alpha', 'beta'], { extra: 'max_delete = "100%"' });
     const [a, b] = c.nodes as [typeof c.nodes[0], typeof c.nodes[0]];
     mkdirSync(join(a.root, 'empty'));
     mkdirSync(join(a.root, 'deep/er/still/empty'), { recursive: true });
@@ -265,7 +266,8 @@ describe('runCycle: conflicts', () => {
   });
 
   it('a deletion made before seeing a concurrent edit does not resurrect the other version', async () => {
-    const c = await cluster(['alpha', 'beta', 'gamma']);
+    // beta deletes its only file: an emptied tree, which the rail would refuse otherwise.
+    const c = await cluster(['alpha', 'beta', 'gamma'], { extra: 'max_delete = "100%"' });
     const [a, b, g] = c.nodes as [typeof c.nodes[0], typeof c.nodes[0], typeof c.nodes[0]];
     // alpha and beta create the same file; beta (later) then deletes it before hearing of alpha's.
     write(a.root, 'x.txt', 'from alpha');
@@ -391,19 +393,52 @@ describe('runCycle: safety rails', () => {
     assertConverged(c);
   });
 
-  it('max_delete does not apply to small trees or to deleting half or less', async () => {
+  it('max_delete: a small tree may lose all but its last file, a larger one half; emptying any tree is refused', async () => {
     const c = await cluster(['alpha', 'beta']);
-    const [a] = c.nodes as [typeof c.nodes[0]];
+    const [a, b] = c.nodes as [typeof c.nodes[0], typeof c.nodes[0]];
     for (let i = 0; i < 9; i++) write(a.root, `f${i}.txt`, `${i}`);
     await settle(c);
-    for (let i = 0; i < 9; i++) unlinkSync(join(a.root, `f${i}.txt`));
+    for (let i = 0; i < 8; i++) unlinkSync(join(a.root, `f${i}.txt`));
     await settle(c);
     assertConverged(c);
+    unlinkSync(join(a.root, 'f8.txt'));
+    const r = await cycle(a, { expectOk: false });
+    assert.ok(isSafety(r.error), String(r.error));
+    assert.match(r.error!.message, /every file \(1 of 1\)/);
+    await cycle(b);
+    assert.equal(read(b.root, 'f8.txt'), '8');
+    await cycle(a, { force: true });
+    await settle(c);
+    assert.deepEqual(assertConverged(c), {});
     for (let i = 0; i < 20; i++) write(a.root, `g${i}.txt`, `${i}`);
     await settle(c);
     for (let i = 0; i < 10; i++) unlinkSync(join(a.root, `g${i}.txt`));
     await settle(c);
     assert.equal(Object.keys(assertConverged(c)).length, 10);
+  });
+
+  it('max_delete counts files, not directories, and a file moved in the same cycle is not deleted', async () => {
+    const c = await cluster(['alpha', 'beta']);
+    const [a, b] = c.nodes as [typeof c.nodes[0], typeof c.nodes[0]];
+    // 12 files in 12 folders: deleting 7 files (and their folders) is 7 of 12 files.
+    for (let i = 0; i < 12; i++) write(a.root, `m${i}/f.txt`, `month ${i}`);
+    await settle(c);
+    for (let i = 0; i < 7; i++) unlinkSync(join(a.root, `m${i}/f.txt`));
+    const r = await cycle(a, { expectOk: false });
+    assert.ok(isSafety(r.error), String(r.error));
+    assert.match(r.error!.message, /7 of 12 files/);
+    for (let i = 0; i < 7; i++) write(a.root, `m${i}/f.txt`, `month ${i}`);
+    await settle(c);
+    // Moving 8 of the 12 files (and a symlink) elsewhere deletes nothing.
+    symlinkSync('m0/f.txt', join(a.root, 'link'));
+    await settle(c);
+    mkdirSync(join(a.root, 'archive'));
+    for (let i = 0; i < 8; i++) renameSync(join(a.root, `m${i}`), join(a.root, `archive/m${i}`));
+    renameSync(join(a.root, 'link'), join(a.root, 'archive/link'));
+    await settle(c);
+    assert.equal(read(b.root, 'archive/m7/f.txt'), 'month 7');
+    assert.equal(existsSync(join(b.root, 'm7')), false);
+    assertConverged(c);
   });
 
   it('a root without .fedsync/ is refused', async () => {
