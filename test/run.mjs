@@ -36,7 +36,10 @@ if (files.length === 0) {
   console.error('no test files selected');
   process.exit(1);
 }
-const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-reporter=spec', ...files], {
+// Two files at a time: end-to-end tests spend most of their time waiting on child processes
+// and the store, so a second file keeps the machine busy (FEDSYNC_TEST_CONCURRENCY overrides).
+const concurrency = process.env.FEDSYNC_TEST_CONCURRENCY ?? '2';
+const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, '--test-reporter=spec', ...files], {
   cwd: root,
   stdio: 'inherit',
 });
