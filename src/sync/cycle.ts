@@ -7,11 +7,11 @@ import { newCycleStats, SafetyError, step, type CycleStats, type SetContext } fr
 import { openFormat } from './format.js';
 import { Lock } from './lock.js';
 import { META, metaNumber, recordChanges } from './outbox.js';
-import { byPath, decide } from './plan.js';
+import { dryRun } from './dry-run.js';
+import { logLines, publishLines } from './plan-lines.js';
 import { headDue, publishOutbox, writeHead } from './publish.js';
 import { revertDrift } from './drift.js';
 import { deferFirstHousekeeping, housekeep, housekeepingDue } from './housekeep/index.js';
-import { fetchPeers } from './pull.js';
 import { IdentityTakenError } from './identity.js';
 import { checkIdentity } from './own-writes.js';
 import { isFresh, receive } from './receive.js';
@@ -180,6 +180,7 @@ async function cycleSteps(ctx: SetContext, opts: CycleOptions): Promise<string[]
     settling = scan.settling;
     if (ctx.set.role === 'subscribe') return step('revert drift', () => revertDrift(ctx, scan));
     checkDeletions(ctx, scan.changes.filter((c) => c.entry.kind === 'deleted').length, scan.liveBefore, opts, 'publish');
+    logLines(ctx, publishLines(scan.changes, (p) => ctx.manifest.getEntry(p)?.kind));
     recordChanges(ctx, scan.changes, scan.restat, scan.applied);
     // Peers apply a forced deletion without being forced themselves: it was deliberate.
     const last = ctx.manifest.outboxSegments().at(-1);
@@ -209,28 +210,4 @@ async function cycleSteps(ctx: SetContext, opts: CycleOptions): Promise<string[]
   // Housekeeping rides on full cycles only: a watcher's quick dirty-path cycles stay quick.
   if (opts.only === undefined && housekeepingDue(ctx) && !deferFirstHousekeeping(ctx)) await housekeep(ctx);
   return settling;
-}
-
-async function dryRun(ctx: SetContext, opts: CycleOptions): Promise<void> {
-  const print = opts.print ?? ((l: string) => process.stdout.write(`${l}\n`));
-  const scan = ctx.set.role === 'subscribe' ? null : await step('scan', () => scanTree(ctx));
-  const overlay = new Map((scan?.changes ?? []).map((c) => [c.entry.path, { ...c.entry, stat: c.stat }]));
-  for (const c of scan?.changes ?? []) print(`publish  ${symbol(c.entry.kind, ctx.manifest.getEntry(c.entry.path)?.kind)} ${c.entry.path}`);
-  const pending = ctx.manifest.outboxSegments().reduce((n, s) => n + s.count, 0);
-  if (pending > 0) print(`publish  ${pending} change(s) already queued from an earlier run`);
-  if (ctx.set.role !== 'publish') {
-    const batches = await step('pull', () => fetchPeers(ctx, { dryRun: true }));
-    for (const [path, records] of byPath(batches.flatMap((b) => b.records))) {
-      const d = decide(path, overlay.get(path) ?? ctx.manifest.getEntry(path), records, ctx.nodeId);
-      if (!d || d.op === 'record') continue;
-      const from = batches.find((b) => b.head.node === d.final.author)?.head.name || d.final.author;
-      print(`apply    ${d.op === 'delete' ? '-' : symbol(d.final.kind, d.local?.kind)} ${path} (from ${from})${d.keepLocal ? ' [conflict: local copy kept]' : ''}`);
-    }
-  }
-  print(`dry run: nothing was changed (${ctx.set.name})`);
-}
-
-function symbol(kind: string, before: string | undefined): string {
-  if (kind === 'deleted') return '-';
-  return !before || before === 'deleted' ? '+' : 'M';
 }
