@@ -1,6 +1,5 @@
 import type { LocalEntry } from '../manifest/manifest.js';
 import { step, type SetContext } from './context.js';
-import type { CycleOptions } from './cycle.js';
 import { formatLine, nodeNames, planLines, publishLines, type PlanLine } from './plan-lines.js';
 import { fetchIncoming, isFresh } from './receive.js';
 import { planIncoming } from './reconcile.js';
@@ -13,7 +12,7 @@ import { scanTree, type ScanResult } from './scan.js';
  * planned against the same local states. Nothing is written to the disk, the manifest or
  * the store.
  */
-export async function dryRun(ctx: SetContext, opts: CycleOptions): Promise<void> {
+export async function dryRun(ctx: SetContext, opts: { only?: string[]; force?: boolean; print?: (line: string) => void }): Promise<void> {
   const print = opts.print ?? ((l: string) => process.stdout.write(`${l}\n`));
   const before = (p: string) => ctx.manifest.getEntry(p)?.kind;
   const fresh = isFresh(ctx);
