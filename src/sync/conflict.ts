@@ -142,8 +142,9 @@ export function takeBack(ctx: SetContext, dropped: Entry, later: () => Queued[])
  * The versions to rank again, by path, as if just received: those the path's vector does not
  * cover yet. Once ranked, rule 3 merges them (or a newer record supersedes them) and they
  * leave the list; until then (an apply that failed) they are ranked again every receive.
+ * `prune`: drop those settled from the list (not in a dry run, which writes nothing).
  */
-export function rankAgain(ctx: SetContext): Map<string, Entry[]> {
+export function rankAgain(ctx: SetContext, prune = true): Map<string, Entry[]> {
   const map = readMap(ctx, RANK_AGAIN);
   const out = new Map<string, Entry[]>();
   let changed = false;
@@ -159,6 +160,6 @@ export function rankAgain(ctx: SetContext): Map<string, Entry[]> {
     if (left.length > 0) map[path] = left;
     else delete map[path];
   }
-  if (changed) writeMap(ctx, RANK_AGAIN, map);
+  if (changed && prune) writeMap(ctx, RANK_AGAIN, map);
   return out;
 }

@@ -7,11 +7,11 @@ import type { RequestCounts } from '../store/store.js';
 import { newCycleStats, SafetyError, step, type CycleStats, type SetContext } from './context.js';
 import { Lock } from './lock.js';
 import { META, metaNumber, recordChanges } from './outbox.js';
-import { byPath, decide } from './plan.js';
+import { dryRun } from './dry-run.js';
+import { logLines, publishLines } from './plan-lines.js';
 import { headDue, publishOutbox, writeHead } from './publish.js';
 import { revertDrift } from './drift.js';
 import { deferFirstHousekeeping, housekeep, housekeepingDue } from './housekeep/index.js';
-import { fetchPeers } from './pull.js';
 import { IdentityTakenError } from './identity.js';
 import { checkIdentity } from './own-writes.js';
 import { isFresh, receive } from './receive.js';
@@ -19,7 +19,6 @@ import { checkScan } from './rail.js';
 import { MARKER_DIR } from './record.js';
 import { scanTree } from './scan.js';
 import { reportSkipped, skippedStatus } from './skipped.js';
-import { escapePath, escapeText } from '../log/escape.js';
 import { openSession, type Session } from './session.js';
 import { peerStatus, readStatus, wantedStatus, writeStatus, type CycleRecord } from './status.js';
 
@@ -197,6 +196,7 @@ async function cycleSteps(ctx: SetContext, opts: CycleOptions): Promise<string[]
       keepHashes(ctx.manifest, scan.changes.flatMap((c) => (c.entry.kind === 'file' && c.stat ? [{ path: c.entry.path, stat: c.stat, digest: c.entry.digest!, size: c.entry.size }] : [])));
       return;
     }
+    logLines(ctx, publishLines(scan.changes, (p) => ctx.manifest.getEntry(p)?.kind));
     recordChanges(ctx, scan.changes, scan.restat, scan.applied);
     dropKeptHashes(ctx.manifest);
     // Peers apply a forced deletion without being forced themselves: it was deliberate.
@@ -242,29 +242,4 @@ async function afterScan(ctx: SetContext, opts: CycleOptions, scanAndRecord: (()
   }
   // Housekeeping rides on full cycles only: a watcher's quick dirty-path cycles stay quick.
   if (opts.only === undefined && housekeepingDue(ctx) && !deferFirstHousekeeping(ctx)) await housekeep(ctx);
-}
-
-async function dryRun(ctx: SetContext, opts: CycleOptions): Promise<void> {
-  const print = opts.print ?? ((l: string) => process.stdout.write(`${l}\n`));
-  const scan = ctx.set.role === 'subscribe' ? null : await step('scan', () => scanTree(ctx));
-  const overlay = new Map((scan?.changes ?? []).map((c) => [c.entry.path, { ...c.entry, stat: c.stat }]));
-  for (const c of scan?.changes ?? []) print(`publish  ${symbol(c.entry.kind, ctx.manifest.getEntry(c.entry.path)?.kind)} ${escapePath(c.entry.path)}`);
-  for (const s of scan?.skipped ?? []) print(`skip     ! ${escapePath(s.path)} (${escapeText(s.reason)}: other nodes would refuse it)`);
-  const pending = ctx.manifest.outboxSegments().reduce((n, s) => n + s.count, 0);
-  if (pending > 0) print(`publish  ${pending} change(s) already queued from an earlier run`);
-  if (ctx.set.role !== 'publish') {
-    const batches = await step('pull', () => fetchPeers(ctx, { dryRun: true }));
-    for (const [path, records] of byPath(batches.flatMap((b) => b.records))) {
-      const d = decide(path, overlay.get(path) ?? ctx.manifest.getEntry(path), records, ctx.nodeId);
-      if (!d || d.op === 'record') continue;
-      const from = batches.find((b) => b.head.node === d.final.author)?.head.name || d.final.author;
-      print(`apply    ${d.op === 'delete' ? '-' : symbol(d.final.kind, d.local?.kind)} ${escapePath(path)} (from ${escapePath(from)})${d.keepLocal ? ' [conflict: local copy kept]' : ''}`);
-    }
-  }
-  print(`dry run: nothing was changed (${ctx.set.name})`);
-}
-
-function symbol(kind: string, before: string | undefined): string {
-  if (kind === 'deleted') return '-';
-  return !before || before === 'deleted' ? '+' : 'M';
 }

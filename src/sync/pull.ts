@@ -43,7 +43,7 @@ export interface PeerBatch {
  * in this same cycle. A peer whose head or segment is malformed is stopped with a logged
  * error; the others go on.
  */
-export async function fetchPeers(ctx: SetContext, opts: { dryRun?: boolean } = {}): Promise<PeerBatch[]> {
+export async function fetchPeers(ctx: SetContext, opts: { dryRun?: boolean; from?: Record<string, number> } = {}): Promise<PeerBatch[]> {
   const heads: { node: string; etag: string; info: ObjectInfo }[] = [];
   for await (const obj of ctx.store.list(HEADS_PREFIX)) {
     const node = headNode(obj.key);
@@ -56,7 +56,9 @@ export async function fetchPeers(ctx: SetContext, opts: { dryRun?: boolean } = {
     if (node === ctx.nodeId) continue;
     if (known.get(node)?.headEtag !== etag) moved.push({ node, etag });
   }
-  const batches = await mapLimit(moved, SEGMENTS_IN_FLIGHT, (m) => fetchPeer(ctx, known.get(m.node) ?? newPeer(m.node), m.etag));
+  // `from`: a snapshot's cursors, whose state stands for every segment up to them.
+  const start = (p: Peer): Peer => ({ ...p, cursor: Math.max(p.cursor, opts.from?.[p.node] ?? 0) });
+  const batches = await mapLimit(moved, SEGMENTS_IN_FLIGHT, (m) => fetchPeer(ctx, start(known.get(m.node) ?? newPeer(m.node)), m.etag));
   return batches.filter((b): b is PeerBatch => b !== null);
 }
 
