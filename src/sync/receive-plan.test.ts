@@ -23,7 +23,7 @@ function facts(received: Entry[], changes: Change[], adopt: Adopt = 'keep-both')
   const incoming = new Map<string, Entry[]>();
   for (const r of received) incoming.set(r.path, [...(incoming.get(r.path) ?? []), r]);
   const entries = new Map([...incoming.keys(), ...changes.map((c) => c.entry.path)].map((p) => [p, undefined]));
-  return { me: C, fresh: true, adopt, incoming, excluded: new Map(), entries, scan: { changes, restat: [], liveBefore: 0, settling: [], applied: [] } };
+  return { me: C, fresh: true, adopt, incoming, excluded: new Map(), entries, scan: { changes, restat: [], settling: [], applied: [], skipped: [] } };
 }
 
 describe('planReceive: joining against the current state (DESIGN rule 9)', () => {

@@ -26,7 +26,7 @@ import {
   diffTrees,
   Federation,
   Rng,
-  servers,
+  oneServer,
   sha256,
   sleep,
   type CommandResult,
@@ -193,7 +193,7 @@ int rename(const char *from, const char *to) {
   return shimPath;
 }
 
-for (const server of servers('crash recovery')) {
+for (const server of oneServer('crash recovery')) {
   describe(`crash recovery on ${server.name}`, () => {
     let target: S3Target & { stop(): Promise<void> };
     let proxy: Proxy;

@@ -59,6 +59,16 @@ export function servers(what: string): Server[] {
   return list;
 }
 
+/**
+ * One real S3 server for suites whose subject is not the server (local crashes, encryption):
+ * RGW where it is configured, else s3rver. The store's own behaviour, and the code paths where
+ * servers differ (conditional writes), are covered by the suites that run on every server.
+ */
+export function oneServer(what: string): Server[] {
+  const all = servers(what);
+  return all.length > 1 ? all.filter((s) => s.name === 'rgw') : all;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Commands
 

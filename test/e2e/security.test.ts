@@ -24,7 +24,7 @@ import { gunzipSync } from 'node:zlib';
 import { openEncryption, type EncryptionParams, type Keys } from '../../src/crypto/keys.js';
 import { unseal } from '../../src/crypto/seal.js';
 import type { S3Target } from '../support/s3.js';
-import { assertOk, assertTreesEqual, describeResult, FedNode, Federation, ownStderrLines, servers, sha256, treeDigest, type CommandResult } from './harness.js';
+import { assertOk, assertTreesEqual, describeResult, FedNode, Federation, ownStderrLines, oneServer, sha256, treeDigest, type CommandResult } from './harness.js';
 
 const PASSPHRASE = 'Correct-Horse-Battery-Staple-9f41c7';
 
@@ -158,7 +158,7 @@ const oneLine = (r: CommandResult) => {
 
 // ---------------------------------------------------------------------------------------------
 
-for (const server of servers('security')) {
+for (const server of oneServer('security')) {
   describe(`security on ${server.name}`, () => {
     let target: S3Target & { stop(): Promise<void> };
     const feds: Federation[] = [];
