@@ -6,7 +6,7 @@
 // sha256 of the content, the size and the mtime in ms (`.fedsync/` is skipped).
 //
 // Knobs: FEDSYNC_E2E_BURST_REPS repetitions of the 3,000-file burst (default 5; 1 on file://);
-// FEDSYNC_E2E_BACKENDS=s3rver,file,rgw to run only some stores; FEDSYNC_KEEP_E2E=1 keeps the
+// FEDSYNC_E2E_BACKENDS=s3rver,file,rgw to choose the stores (default: rgw or s3rver, and file); FEDSYNC_KEEP_E2E=1 keeps the
 // nodes' directories (logs, manifests) for a look after the run.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -37,7 +37,9 @@ import {
 
 /** The burst is the acceptance on S3 stores; on file:// once is enough unless asked for more. */
 const burstReps = (store: string) => Number(process.env.FEDSYNC_E2E_BURST_REPS ?? (store === 'file' ? 1 : 5));
-const ONLY = process.env.FEDSYNC_E2E_BACKENDS?.split(',').map((s) => s.trim());
+// By default one S3 server (RGW where configured, else s3rver) and file://: the daemon's logic
+// does not depend on which S3 server answers, and the burst is long.
+const ONLY = process.env.FEDSYNC_E2E_BACKENDS?.split(',').map((s) => s.trim()) ?? (process.env.FEDSYNC_TEST_RGW_ENDPOINT ? ['rgw', 'file'] : ['s3rver', 'file']);
 /** Lightweight timings: quick reaction, quick polls, a short settle. */
 const LIGHT = { delay: '200ms', poll: '500ms', settle: '1s' };
 const PROBE = '_probe';
