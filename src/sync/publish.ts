@@ -9,7 +9,7 @@ import { mapLimit } from '../util/pool.js';
 import type { SetContext } from './context.js';
 import { promisesKept, takeBack, type Queued } from './conflict.js';
 import { encodeHead, type Head } from './head.js';
-import { BLOBS_PREFIX } from './layout.js';
+import { BLOBS_PREFIX, segmentKey } from './layout.js';
 import { IdentityTakenError } from './identity.js';
 import { putHead, putSegment } from './own-writes.js';
 import { META, metaNumber } from './outbox.js';
@@ -60,21 +60,23 @@ async function publishOnce(ctx: SetContext): Promise<number> {
 /**
  * Segment keys are write-once: the seq and the exact bytes are reserved in the manifest
  * (durably) before the upload, so a retry sends the same bytes and no later change is ever
- * added to a seq that may be stored. Blobs are stored before the reservation, never after.
+ * added to a seq that may be stored. Blobs are stored before the reservation, and refreshed
+ * before a reservation left by an interrupted run is sent (refreshReservedBlobs).
  */
 async function storeSegment(ctx: SetContext, seq: number): Promise<void> {
   const m = ctx.manifest;
   const reserved = m.getMeta(META.reservedBody) ?? '';
-  let body: Buffer;
-  if (seq <= metaNumber(ctx, META.reservedSeq) && reserved) body = Buffer.from(reserved, 'base64');
-  else {
+  let body: Buffer | null = null;
+  if (seq <= metaNumber(ctx, META.reservedSeq) && reserved && (await refreshReservedBlobs(ctx, seq))) body = Buffer.from(reserved, 'base64');
+  if (!body) {
     await storeBlobs(ctx, seq);
     const records = m.outboxRecords(seq).map((r) => JSON.parse(r.record) as Entry);
-    body = encodeSegment(ctx.nodeId, seq, records, seq <= metaNumber(ctx, META.forcedSeq));
+    const built = encodeSegment(ctx.nodeId, seq, records, seq <= metaNumber(ctx, META.forcedSeq));
     m.durableTransaction(() => {
       m.setMeta(META.reservedSeq, seq);
-      m.setMeta(META.reservedBody, body.toString('base64'));
+      m.setMeta(META.reservedBody, built.toString('base64'));
     });
+    body = built;
   }
   await putSegment(ctx, seq, body);
   m.transaction(() => {
@@ -91,8 +93,57 @@ async function storeSegment(ctx: SetContext, seq: number): Promise<void> {
  */
 async function storeBlobs(ctx: SetContext, seq: number): Promise<void> {
   const rows = ctx.manifest.outboxRecords(seq).map((r) => ({ idx: r.idx, entry: JSON.parse(r.record) as Entry }));
+  const lost = await uploadNeeded(ctx, rows.map((r) => r.entry));
+  if (lost.length === 0) return;
+  ctx.manifest.transaction(() => {
+    const repaired = new Set<string>();
+    for (const { idx, entry } of rows) {
+      if (entry.kind !== 'file' || !lost.includes(entry.digest!)) continue;
+      ctx.manifest.dropOutboxRecord(seq, idx);
+      ctx.manifest.setStat(entry.path, null);
+      // A dropped winner breaks rule 3's promise to the versions it beat (see takeBack).
+      if (!repaired.has(entry.path)) {
+        repaired.add(entry.path);
+        takeBack(ctx, entry, () => queuedAfter(ctx, seq, idx, entry.path));
+      }
+      ctx.log.info({ path: entry.path }, 'file changed while publishing; it is published next cycle');
+    }
+  });
+}
+
+/**
+ * A segment reserved by a run that then stopped (killed, or the store failed) was built
+ * from blobs that run stored, maybe long ago: unreferenced meanwhile, collection may have
+ * taken them. They are stored again (refreshed) like any blob not noted as stored within
+ * gc_grace / 2, so no segment names a blob collection may already have deleted. Returns
+ * false when one of them is lost (no path holds it, the store has none) and the segment is
+ * not stored: the reservation is then rebuilt, without that record (storeBlobs). A segment
+ * found stored keeps its bytes (write-once); its lost record reaches peers as wanted, and the
+ * path is rescanned so that the version on disk now supersedes it.
+ */
+async function refreshReservedBlobs(ctx: SetContext, seq: number): Promise<boolean> {
+  const entries = ctx.manifest.outboxRecords(seq).map((r) => JSON.parse(r.record) as Entry);
+  const lost = await uploadNeeded(ctx, entries);
+  if (lost.length === 0) return true;
+  if (!(await ctx.store.stat(segmentKey(ctx.nodeId, seq)))) return false;
+  ctx.manifest.transaction(() => {
+    for (const e of entries) {
+      if (e.kind !== 'file' || !lost.includes(e.digest!)) continue;
+      ctx.manifest.setStat(e.path, null);
+      ctx.log.warn({ path: e.path, digest: e.digest }, 'a blob of a stored segment is gone and no file holds it; the record stays wanted on peers until the version on disk now supersedes it');
+    }
+  });
+  return true;
+}
+
+/**
+ * Stores every blob the records name that is not noted as stored within gc_grace / 2,
+ * reading it from one of the paths that should hold it. Returns the digests that no path
+ * holds any more and the store does not have (fresh enough).
+ */
+async function uploadNeeded(ctx: SetContext, entries: Entry[]): Promise<string[]> {
   const sources = new Map<string, { size: number; paths: string[] }>();
-  for (const { entry } of rows) {
+  for (const entry of entries) {
     if (entry.kind !== 'file' || !needsUpload(ctx, entry.digest!)) continue;
     const s = sources.get(entry.digest!) ?? { size: entry.size, paths: [] };
     s.paths.unshift(entry.path);
@@ -120,21 +171,7 @@ async function storeBlobs(ctx: SetContext, seq: number): Promise<void> {
   } finally {
     progress.done();
   }
-  if (lost.length === 0) return;
-  ctx.manifest.transaction(() => {
-    const repaired = new Set<string>();
-    for (const { idx, entry } of rows) {
-      if (entry.kind !== 'file' || !lost.includes(entry.digest!)) continue;
-      ctx.manifest.dropOutboxRecord(seq, idx);
-      ctx.manifest.setStat(entry.path, null);
-      // A dropped winner breaks rule 3's promise to the versions it beat (see takeBack).
-      if (!repaired.has(entry.path)) {
-        repaired.add(entry.path);
-        takeBack(ctx, entry, () => queuedAfter(ctx, seq, idx, entry.path));
-      }
-      ctx.log.info({ path: entry.path }, 'file changed while publishing; it is published next cycle');
-    }
-  });
+  return lost;
 }
 
 /** The outbox records of `path` queued after (seq, idx), in order. */

@@ -15,6 +15,11 @@
 //    segment must not name a blob that nobody refreshed (the record waits for the next cycle).
 // 4. A leader whose clock is two days ahead (libfaketime) collects while the other node has
 //    uploaded a new blob and not yet its segment: ages are judged by the store's clock.
+// 5. The other node's run is killed at its segment upload (its blobs stored, the segment
+//    reserved); the leader collects those blobs past gc_grace; the next run must store them
+//    again before it sends the reserved segment. 6. The same with the file changed since
+//    the kill: the blob can no longer be stored, so the reservation is rebuilt without that
+//    record and the version on disk now is published instead.
 //
 // After each: every blob a kept segment or snapshot names is in the bucket, and a brand-new
 // node bootstraps with every file. S3 backends only (the proxies hold the requests).
@@ -189,6 +194,47 @@ for (const backend of backends('garbage collection order', { file: false })) {
         await fed.close();
       }
     });
+
+    for (const changed of [false, true]) {
+      const what = changed ? 'changed since, is published as it is now' : 'has its blob stored again before the segment';
+      it(`a file whose publish was killed at its segment upload, its blob collected meanwhile, ${what}`, { timeout: 120_000 }, async (t) => {
+        const { fed, a, b } = await federation(SYNC);
+        try {
+          const FIRST = 'written before a run killed at its segment upload\n';
+          b.write('k.txt', FIRST);
+          const running = b.spawn(['run']);
+          let killed = false;
+          proxyB.setFault(async (r) => {
+            if (killed || r.kind !== 'put' || !r.key?.startsWith(`${fed.s3SetPrefix}journal/`)) return undefined;
+            killed = true;
+            running.kill('SIGKILL');
+            return { action: 'reset' };
+          });
+          const res = await running.done;
+          proxyB.setFault(undefined);
+          assert.ok(killed && res.signal === 'SIGKILL', `${b.name}'s run was not killed at its segment upload: ${res.stdout}${res.stderr}`);
+          const blob = `blobs/${sha256(FIRST).slice(0, 2)}/${sha256(FIRST)}`;
+          assert.ok((await fed.list('blobs/')).some((o) => o.key === blob), 'the killed run had not stored the blob');
+          await sleep(GRACE_MS + 1500); // the stored blob, unreferenced, is past gc_grace
+          // The store's clock moves on (a new blob of the leader's), b itself stays still.
+          a.write('a/tick.txt', 'the store clock moves on\n');
+          await a.ok(['run']);
+          await a.ok(['housekeep']);
+          assert.ok(!(await fed.list('blobs/')).some((o) => o.key === blob), 'the leader did not collect the unreferenced blob (the test needs it gone)');
+          if (changed) b.write('k.txt', CHANGED);
+          const out = (await b.ok(['run'])).stdout.trim();
+          t.diagnostic(`${b.name} after the kill and the collection: ${out}`);
+          await assertSound(fed, a, b, changed ? 'a reserved segment whose file changed' : 'a reserved segment');
+          assert.equal(a.read('k.txt'), changed ? CHANGED : FIRST);
+          assert.equal(fed.node('N').read('k.txt'), changed ? CHANGED : FIRST);
+          // No record anywhere names a blob that is not stored: nothing stays wanted.
+          for (const n of [a, fed.node('N')]) assert.equal((n.status().wanted as { count: number } | undefined)?.count ?? 0, 0, `${n.name} has wanted records`);
+        } finally {
+          proxyB.setFault(undefined);
+          await fed.close();
+        }
+      });
+    }
 
     it('a leader whose clock is two days ahead keeps a blob uploaded just before its segment', { timeout: 120_000, skip: noFaketime }, async (t) => {
       const { fed, a, b } = await federation({ ...SYNC, gc_grace: '1h' });

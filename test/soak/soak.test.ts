@@ -30,10 +30,7 @@ describe('soak: randomized convergence under faults, kills and clock skew', { co
 
   // Seeds that find a divergence not fixed yet: run and reported as todo (their failure is
   // printed in full), each named with the open issue that tracks it.
-  const KNOWN: Record<number, string> = {
-    1003: 'issue 13: a conflict copy made on C (killed mid-run, then a failed publish) does not reach A when a clone of B runs as B2',
-    1027: 'issue 13: secret.php, rewritten on B before a run killed at request 5, never reaches A (the leader, which excludes private/ only)',
-  };
+  const KNOWN: Record<number, string> = {};
   const replay = replaySeed();
   for (const seed of replay === null ? SEEDS : [replay]) {
     // A trial with several situations (a clone is a fourth node) runs more commands.

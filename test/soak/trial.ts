@@ -22,6 +22,13 @@ import { checkOracle, divergences, plantSentinel } from './oracle.js';
 import { Situations, type TrialHooks } from './situations.js';
 import { World } from './world.js';
 
+/** When a command is killed (SIGKILL): at the proxy's K-th request, at its first segment upload, or after a delay. */
+interface KillPlan {
+  atRequest?: number;
+  atSegmentPut?: boolean;
+  delayMs?: number;
+}
+
 export interface TrialOptions {
   nodes: number;
   ops: number;
@@ -154,13 +161,19 @@ export async function runTrial(target: S3Target, seed: number, options: TrialOpt
   /** Runs a command, maybe killing it at the proxy's K-th request or after a delay. */
   // The hook between commands: faults while operations run, none in quiescence.
   let between: FaultHook | undefined = faulty;
-  const command = async (n: FedNode, args: string[], kill: { atRequest?: number; delayMs?: number } | null, hook = between): Promise<CommandResult> => {
+  const command = async (n: FedNode, args: string[], kill: KillPlan | null, hook = between): Promise<CommandResult> => {
     const running = n.spawn(args, { timeoutMs: 120_000 });
     let seen = 0;
     let timer: NodeJS.Timeout | undefined;
     if (kill?.atRequest !== undefined) {
       proxy.setFault((req) => {
         if (++seen === kill.atRequest) running.kill('SIGKILL');
+        return hook?.(req);
+      });
+    } else if (kill?.atSegmentPut) {
+      // Blobs stored, the segment reserved and not stored: what collection must not break.
+      proxy.setFault((req) => {
+        if (req.kind === 'put' && /(^|\/)journal\//.test(req.key ?? '')) running.kill('SIGKILL');
         return hook?.(req);
       });
     } else {
@@ -179,10 +192,13 @@ export async function runTrial(target: S3Target, seed: number, options: TrialOpt
     }
     const bad = badFailure(r);
     if (bad) result.violations.push(`op ${w.op}, ${n.name}: ${bad}`);
-    w.note(`${n.name}: ${args.join(' ')}${kill ? ` (kill ${kill.atRequest ? `at request ${kill.atRequest}` : `after ${kill.delayMs} ms`})` : ''} -> ${ending(r)}`);
+    w.note(`${n.name}: ${args.join(' ')}${kill ? ` (kill ${kill.atRequest ? `at request ${kill.atRequest}` : kill.atSegmentPut ? 'at its segment upload' : `after ${kill.delayMs} ms`})` : ''} -> ${ending(r)}`);
     return r;
   };
-  const killPlan = () => (rng.chance(0.5) ? { atRequest: rng.int(1, 14) } : { delayMs: rng.int(30, 900) });
+  const killPlan = (): KillPlan => {
+    const k = rng.next();
+    return k < 0.4 ? { atRequest: rng.int(1, 14) } : k < 0.6 ? { atSegmentPut: true } : { delayMs: rng.int(30, 900) };
+  };
   const kills = on('kills', true);
   const hooks: TrialHooks = {
     command: async (n, args, hook) => {
