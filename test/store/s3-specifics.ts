@@ -1,6 +1,6 @@
-// S3 behaviour beyond the Store contract: retries (through a fault-injecting proxy), the
-// DeleteObjects checksum header, multipart clean-up, error messages. Registered for every
-// S3-compatible test server.
+// S3 behaviour beyond the Store contract: retries (through the fault proxy of
+// ../support/proxy.ts), the DeleteObjects checksum header, multipart clean-up, error
+// messages. Registered for every S3-compatible test server.
 import assert from 'node:assert/strict';
 import { ListMultipartUploadsCommand } from '@aws-sdk/client-s3';
 import { createServer } from 'node:net';
@@ -9,9 +9,11 @@ import { describe, test } from 'node:test';
 import { StoreError } from '../../src/store/errors.js';
 import { S3Store, type S3StoreOptions } from '../../src/store/s3/s3.js';
 import { createBucket, freshBucketName, testClient, type S3Target } from '../support/s3.js';
-import { startFaultProxy, type FaultProxy } from './fault-proxy.js';
+import { startProxy, type Proxy } from '../support/proxy.js';
 
 const MiB = 1024 * 1024;
+/** A body cut short mid-way: the headers and its first 64 KiB, then the connection drops. */
+const CUT_BODY = { action: 'truncate', bytes: 64 * 1024 } as const;
 
 export interface S3Quirks {
   /** AbortMultipartUpload and ListMultipartUploads are not implemented (s3rver: 405/501). */
@@ -23,10 +25,10 @@ export function s3Specifics(t: S3Target, quirks: S3Quirks = {}): void {
   const creds = { accessKeyId: t.accessKeyId, secretAccessKey: t.secretAccessKey };
 
   /** A store on a fresh bucket, reached through a fault proxy. */
-  const viaProxy = (opts: S3StoreOptions, fn: (s: S3Store, p: FaultProxy, bucket: string) => Promise<void>) => async () => {
+  const viaProxy = (opts: S3StoreOptions, fn: (s: S3Store, p: Proxy, bucket: string) => Promise<void>) => async () => {
     const bucket = freshBucketName();
     await createBucket(t, bucket);
-    const proxy = await startFaultProxy(t.endpoint);
+    const proxy = await startProxy({ upstream: t.endpoint });
     const store = new S3Store(
       { bucket, prefix: 'p', endpoint: proxy.endpoint, region: t.region, forcePathStyle: true },
       { credentials: creds, retryBaseMs: 10, ...opts },
@@ -35,7 +37,7 @@ export function s3Specifics(t: S3Target, quirks: S3Quirks = {}): void {
       await fn(store, proxy, bucket);
     } finally {
       await store.close();
-      await proxy.close();
+      await proxy.stop();
     }
   };
 
@@ -51,12 +53,12 @@ export function s3Specifics(t: S3Target, quirks: S3Quirks = {}): void {
   describe(`S3Store specifics: ${t.name}`, { concurrency: false }, () => {
     test('DeleteObjects sends Content-MD5 instead of a CRC32 checksum', viaProxy({}, async (s, p) => {
       // Behave like Ceph RGW 16: refuse a DeleteObjects without Content-MD5.
-      p.rule = (r) => (r.method === 'POST' && r.url.includes('delete') && !r.headers['content-md5']
-        ? { status: 400, code: 'InvalidRequest' } : 'pass');
+      p.setFault((r) => (r.method === 'POST' && 'delete' in r.query && !r.headers['content-md5']
+        ? { action: 'error', status: 400, code: 'InvalidRequest' } : undefined));
       await s.put('a', Buffer.from('1'));
       await s.put('b', Buffer.from('2'));
       await s.delete(['a', 'b', 'missing']);
-      const del = p.seen.filter((r) => r.method === 'POST' && r.url.includes('delete'));
+      const del = p.log().filter((r) => r.method === 'POST' && 'delete' in r.query);
       // Usually one request; s3rver sometimes answers 500 when a delete empties a directory.
       assert.ok(del.length >= 1);
       for (const r of del) {
@@ -68,7 +70,7 @@ export function s3Specifics(t: S3Target, quirks: S3Quirks = {}): void {
 
     test('putStream reopens the body when the PUT fails', viaProxy({}, async (s, p) => {
       let failures = 1;
-      p.rule = (r) => (r.method === 'PUT' && failures-- > 0 ? { status: 503, code: 'SlowDown' } : 'pass');
+      p.setFault((r) => (r.method === 'PUT' && failures-- > 0 ? { action: 'error', status: 503 } : undefined));
       let opened = 0;
       await s.putStream('blob', () => (opened++, Readable.from([Buffer.from('hello')])), 5);
       assert.equal(opened, 2);
@@ -81,14 +83,14 @@ export function s3Specifics(t: S3Target, quirks: S3Quirks = {}): void {
       async (s, p, bucket) => {
         // Part 2 fails on both SDK attempts of the first round; the second round goes through.
         let failures = 2;
-        p.rule = (r) => (r.method === 'PUT' && r.url.includes('partNumber=2') && failures-- > 0
-          ? { status: 500, code: 'InternalError' } : 'pass');
+        p.setFault((r) => (r.method === 'PUT' && r.query.partNumber === '2' && failures-- > 0
+          ? { action: 'error', status: 500 } : undefined));
         const body = Buffer.alloc(11 * MiB, 7);
         let opened = 0;
         await s.putStream('large', () => (opened++, Readable.from([body.subarray(0, 6 * MiB), body.subarray(6 * MiB)])), body.length);
         assert.equal(opened, 2);
         assert.equal((await s.stat('large'))?.size, body.length);
-        assert.ok(p.seen.some((r) => r.method === 'DELETE' && r.url.includes('uploadId')), 'first upload aborted');
+        assert.ok(p.log().some((r) => r.method === 'DELETE' && 'uploadId' in r.query), 'first upload aborted');
         assert.deepEqual(await pendingUploads(bucket), []);
       },
     ));
@@ -109,7 +111,7 @@ export function s3Specifics(t: S3Target, quirks: S3Quirks = {}): void {
 
     test('a buffered put is retried by the SDK, every attempt counted', viaProxy({}, async (s, p) => {
       let failures = 2;
-      p.rule = (r) => (r.method === 'PUT' && failures-- > 0 ? { status: 500, code: 'InternalError' } : 'pass');
+      p.setFault((r) => (r.method === 'PUT' && failures-- > 0 ? { action: 'error', status: 500 } : undefined));
       await s.put('k', Buffer.from('v'));
       assert.equal(s.requests.put, 3);
       assert.equal((await s.get('k'))?.toString(), 'v');
@@ -119,7 +121,7 @@ export function s3Specifics(t: S3Target, quirks: S3Quirks = {}): void {
       const body = Buffer.alloc(512 * 1024, 'q');
       await s.put('k', body);
       let cuts = 1;
-      p.rule = (r) => (r.method === 'GET' && !r.url.includes('list-type') && cuts-- > 0 ? 'cut-body' : 'pass');
+      p.setFault((r) => (r.kind === 'get' && cuts-- > 0 ? CUT_BODY : undefined));
       assert.ok((await s.get('k'))?.equals(body));
       assert.equal(s.requests.get, 2);
     }));
@@ -128,14 +130,14 @@ export function s3Specifics(t: S3Target, quirks: S3Quirks = {}): void {
       const body = Buffer.from(Array.from({ length: 2 * MiB }, (_, i) => (i * 7) & 0xff));
       await s.put('k', body);
       let cuts = 2;
-      p.rule = (r) => (r.method === 'GET' && !r.url.includes('list-type') && cuts-- > 0 ? 'cut-body' : 'pass');
+      p.setFault((r) => (r.kind === 'get' && cuts-- > 0 ? CUT_BODY : undefined));
       const stream = await s.getStream('k');
       assert.ok(stream);
       const chunks: Buffer[] = [];
       for await (const c of stream) chunks.push(c as Buffer);
       assert.ok(Buffer.concat(chunks).equals(body));
       assert.equal(s.requests.get, 3);
-      const ranged = p.seen.filter((r) => r.headers.range);
+      const ranged = p.log().filter((r) => r.headers.range);
       assert.equal(ranged.length, 2);
       assert.match(String(ranged[0].headers.range), /^bytes=[1-9]\d*-$/);
     }));

@@ -49,7 +49,7 @@ export interface ProxyRequest {
 }
 
 /** One line of the request log. */
-export interface RequestRecord extends Omit<ProxyRequest, 'headers'> {
+export interface RequestRecord extends ProxyRequest {
   /** The status the client got; null while pending, or when it got no response (reset). */
   status: number | null;
   /** The fault injected into this request, if any. */
@@ -229,7 +229,7 @@ export async function startProxy(options: ProxyOptions): Promise<Proxy> {
     const described = describe(req, records.length + 1);
     counts[described.kind]++;
     counts.total++;
-    const record: RequestRecord = { ...described, status: null };
+    const record: RequestRecord = { ...described, headers: req.headers, status: null };
     records.push(record);
     const info: ProxyRequest = { ...described, headers: req.headers };
     handle(req, res, info, record).catch((err: unknown) => {
@@ -329,7 +329,7 @@ export async function startProxy(options: ProxyOptions): Promise<Proxy> {
     };
     req.resume();
     if (req.method === 'GET' && req.url === '/__proxy/counts') return json(counts);
-    if (req.method === 'GET' && req.url === '/__proxy/log') return json(records);
+    if (req.method === 'GET' && req.url === '/__proxy/log') return json(records.map(({ headers: _h, ...r }) => r)); // headers hold signatures
     if (req.method === 'POST' && req.url === '/__proxy/reset') {
       reset();
       res.writeHead(204).end();
