@@ -1,4 +1,5 @@
 import { accessSync, constants, existsSync } from 'node:fs';
+import { expectedInterval } from '../config/interval.js';
 import { loadConfig } from '../config/load.js';
 import type { SetConfig } from '../config/types.js';
 import { peerLagSeconds, readCounters, type Counters } from '../ops/counters.js';
@@ -10,11 +11,6 @@ import { EXIT, print, selectSets, UserError, type GlobalOptions } from './common
 /** Health of a set, as a monitoring check reads it: 0 healthy, 1 last cycle failed, 2 stale or never run. */
 export type Health = 'healthy' | 'failed' | 'stale' | 'never';
 const HEALTH_EXIT: Record<Health, number> = { healthy: 0, failed: 1, stale: 2, never: 2 };
-
-/** The interval a set is expected to cycle at: `poll` for the watcher, at least a cron minute otherwise. */
-export function expectedInterval(set: SetConfig): number {
-  return set.mode === 'lightweight' ? set.poll : Math.max(set.interval, 60_000);
-}
 
 export function health(set: SetConfig, s: SetStatus | null, now = Date.now()): Health {
   if (!s?.lastCycle) return 'never';
