@@ -6,28 +6,13 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
+import { rules, RULES_FILE } from './rules.js';
 
-const DIR = fileURLToPath(new URL('../../contrib/prometheus/', import.meta.url));
-export const RULES_FILE = join(DIR, 'fedsync.rules.yml');
+const DIR = dirname(RULES_FILE);
 const TESTS_FILE = join(DIR, 'fedsync.rules.test.yml');
-
-interface Rule {
-  alert?: string;
-  record?: string;
-  expr: string;
-  for?: string;
-  labels?: Record<string, string>;
-  annotations?: Record<string, string>;
-}
-
-export function rules(): Rule[] {
-  const doc = parse(readFileSync(RULES_FILE, 'utf8')) as { groups: { name: string; rules: Rule[] }[] };
-  return doc.groups.flatMap((g) => g.rules);
-}
 
 const HAVE_PROMTOOL = spawnSync('/bin/sh', ['-c', 'command -v promtool']).status === 0;
 const SKIP = HAVE_PROMTOOL || process.env.FEDSYNC_ALLOW_SKIP_PROMTOOL !== '1' ? false : 'promtool not installed (FEDSYNC_ALLOW_SKIP_PROMTOOL=1)';
