@@ -161,6 +161,8 @@ function printTable(node: string, file: string, reports: SetReport[]): void {
       const n = r.wanted.count;
       print(`  wanted      ${n} record${n === 1 ? '' : 's'} not applied here yet (the oldest became wanted ${ago(r.wanted.oldestAgeSeconds)}), retried every cycle, then at least hourly; the log says why`);
     }
+    const copies = r.status?.conflictCopies ?? 0;
+    if (copies > 0) print(`  conflicts   ${copies} conflict cop${copies === 1 ? 'y' : 'ies'} (*.sync-conflict-*) in the set not deleted yet: keep the right version, delete the copy`);
     if (r.skipped.count > 0) {
       const n = r.skipped.count;
       print(`  skipped     ${n} path${n === 1 ? '' : 's'} on this disk not published: other nodes would refuse ${n === 1 ? 'it' : 'them'} (rename or remove; see docs/troubleshooting.md)`);

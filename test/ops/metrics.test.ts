@@ -114,6 +114,7 @@ describe('metrics', () => {
     writeFileSync(join(b.root('uploads'), 'f0'), 'edited on web2');
     for (const n of [a, b, a, b]) expectCode(n.run(['run']), 0, 'conflicting edits');
     for (const n of [a, b]) assert.equal(value(metrics(n), 'fedsync_conflict_copies', up), 1, n.dir);
+    assert.match(a.run(['status']).stdout, /conflicts +1 conflict copy \(\*\.sync-conflict-\*\) in the set not deleted yet/);
     const copy = readdirSync(b.root('uploads')).find((f) => f.includes('.sync-conflict-'))!;
     rmSync(join(b.root('uploads'), copy));
     expectCode(b.run(['run']), 0, 'b: publish the resolution');
