@@ -1,4 +1,5 @@
 import { accessSync, constants, existsSync } from 'node:fs';
+import { expectedInterval } from '../config/interval.js';
 import { loadConfig } from '../config/load.js';
 import type { SetConfig } from '../config/types.js';
 import { peerLagSeconds, readCounters, type Counters } from '../ops/counters.js';
@@ -10,11 +11,6 @@ import { EXIT, print, selectSets, UserError, type GlobalOptions } from './common
 /** Health of a set, as a monitoring check reads it: 0 healthy, 1 last cycle failed, 2 stale or never run. */
 export type Health = 'healthy' | 'failed' | 'stale' | 'never';
 const HEALTH_EXIT: Record<Health, number> = { healthy: 0, failed: 1, stale: 2, never: 2 };
-
-/** The interval a set is expected to cycle at: `poll` for the watcher, at least a cron minute otherwise. */
-export function expectedInterval(set: SetConfig): number {
-  return set.mode === 'lightweight' ? set.poll : Math.max(set.interval, 60_000);
-}
 
 export function health(set: SetConfig, s: SetStatus | null, now = Date.now()): Health {
   if (!s?.lastCycle) return 'never';
@@ -165,6 +161,8 @@ function printTable(node: string, file: string, reports: SetReport[]): void {
       const n = r.wanted.count;
       print(`  wanted      ${n} record${n === 1 ? '' : 's'} not applied here yet (the oldest became wanted ${ago(r.wanted.oldestAgeSeconds)}), retried every cycle, then at least hourly; the log says why`);
     }
+    const copies = r.status?.conflictCopies ?? 0;
+    if (copies > 0) print(`  conflicts   ${copies} conflict cop${copies === 1 ? 'y' : 'ies'} (*.sync-conflict-*) in the set not deleted yet: keep the right version, delete the copy`);
     if (r.skipped.count > 0) {
       const n = r.skipped.count;
       print(`  skipped     ${n} path${n === 1 ? '' : 's'} on this disk not published: other nodes would refuse ${n === 1 ? 'it' : 'them'} (rename or remove; see docs/troubleshooting.md)`);

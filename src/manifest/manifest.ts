@@ -46,6 +46,7 @@ export class Manifest {
       byDigest: this.db.prepare<[string], FileRow>("SELECT * FROM files WHERE digest = ? AND kind = 'file' AND absent IS NULL"),
       setStat: this.db.prepare('UPDATE files SET stat = ? WHERE path = ? AND absent IS NULL'),
       countLive: this.db.prepare<[], { n: number }>("SELECT count(*) AS n FROM files WHERE kind != 'deleted' AND absent IS NULL"),
+      countGlob: this.db.prepare<[string], { n: number }>("SELECT count(*) AS n FROM files WHERE kind IN ('file', 'symlink') AND path GLOB ?"),
       absentRows: this.db.prepare<[string], FileRow>('SELECT * FROM files WHERE absent = ?'),
       wantedSummary: this.db.prepare<[], { n: number; since: number | null }>("SELECT count(*) AS n, min(wanted_since) AS since FROM files WHERE absent = 'wanted'"),
       addOutbox: this.db.prepare('INSERT INTO outbox (seq, idx, record) VALUES (?, ?, ?)'),
@@ -193,6 +194,11 @@ export class Manifest {
 
   liveCount(): number {
     return this.st.countLive.get()!.n;
+  }
+
+  /** Files and symlinks of the federation's state (placed here or not) whose path matches a SQLite GLOB pattern. */
+  countMatching(glob: string): number {
+    return this.st.countGlob.get(glob)!.n;
   }
 
   /** Queues records into the outbox at the given segment number, after what is there. */

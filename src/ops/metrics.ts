@@ -6,6 +6,7 @@
  */
 import { join } from 'node:path';
 import type { Logger } from 'pino';
+import { expectedInterval } from '../config/interval.js';
 import type { Config } from '../config/types.js';
 import type { RequestCounts } from '../store/store.js';
 import { readStatus, type SetStatus } from '../sync/status.js';
@@ -22,6 +23,9 @@ export interface SetMetrics {
   name: string;
   mode: string;
   role: string;
+  /** The set's node_timeout and expected time between cycles, in seconds: the alerts' thresholds. */
+  nodeTimeout: number;
+  interval: number;
   status: SetStatus | null;
   counters: Counters | null;
 }
@@ -45,6 +49,8 @@ export function writeMetricsFile(config: Config, now = Date.now()): void {
     name: s.name,
     mode: s.mode,
     role: s.role,
+    nodeTimeout: s.nodeTimeout / 1000,
+    interval: expectedInterval(s) / 1000,
     status: readStatus(config.stateDir, s.name),
     counters: readCounters(config.stateDir, s.name),
   }));
@@ -84,6 +90,8 @@ export function renderMetrics(node: string, sets: SetMetrics[], now = Date.now()
     const c = s.counters ?? newCounters(s.name);
     const st = s.status;
     add('fedsync_set_info', 'gauge', 'One per configured set; the labels say how it runs.', { ...set, mode: s.mode, role: s.role, node }, 1);
+    add('fedsync_node_timeout_seconds', 'gauge', "The set's node_timeout: a peer silent for longer is no longer live.", set, s.nodeTimeout);
+    add('fedsync_interval_seconds', 'gauge', 'The expected time between cycles (cron minute or interval; poll for a lightweight set).', set, s.interval);
     for (const [name, help, get] of COUNTERS) add(name, 'counter', help, set, get(c));
     for (const kind of Object.keys(c.requests).sort() as (keyof RequestCounts)[]) {
       add('fedsync_store_requests_total', 'counter', 'Requests sent to the store, by kind (retries included).', { ...set, kind }, c.requests[kind]);
@@ -93,6 +101,9 @@ export function renderMetrics(node: string, sets: SetMetrics[], now = Date.now()
     add('fedsync_last_cycle_timestamp_seconds', 'gauge', 'Start of the last cycle (0: never).', set, ts(st?.lastCycle?.startedAt));
     add('fedsync_last_cycle_duration_seconds', 'gauge', 'Duration of the last cycle.', set, (st?.lastCycle?.durationMs ?? 0) / 1000);
     add('fedsync_last_cycle_success', 'gauge', '1 if the last cycle succeeded, 0 if it failed or none ran.', set, st?.lastCycle?.ok ? 1 : 0);
+    add('fedsync_deletion_rail_tripped', 'gauge', '1 if the max_delete rail refused deletions in the last cycle.', set, st?.lastCycle?.railTripped ? 1 : 0);
+    add('fedsync_store_unreachable', 'gauge', '1 if the last cycle failed because the store could not be reached or answered errors.', set, st?.lastCycle?.storeUnreachable ? 1 : 0);
+    add('fedsync_conflict_copies', 'gauge', 'Conflict copies (*.sync-conflict-*) in the set not deleted yet.', set, st?.conflictCopies ?? 0);
     add('fedsync_pending_changes', 'gauge', 'Local changes recorded but not yet published.', set, st?.pending ?? 0);
     add('fedsync_wanted_records', 'gauge', 'Records received and not applied here yet (retried until they apply).', set, st?.wanted?.count ?? 0);
     add('fedsync_wanted_oldest_timestamp_seconds', 'gauge', 'When the oldest wanted record became wanted (0: none).', set, ts(st?.wanted?.oldestSince));

@@ -1,4 +1,5 @@
 import { posix } from 'node:path';
+import type { Manifest } from '../manifest/manifest.js';
 import type { SetContext } from './context.js';
 import { beatenBy, sameVersion, withoutBeaten, type Decision } from './plan.js';
 import { recordJson, type Entry } from './record.js';
@@ -30,6 +31,18 @@ export function conflictPath(path: string, nodeName: string, at: Date, taken: (p
 }
 
 const MAX_NAME_BYTES = 255;
+
+/** A SQLite GLOB that matches the names conflictPath makes (the mark and its time stamp). */
+const CONFLICT_GLOB = '*.sync-conflict-' + '[0-9]'.repeat(8) + '-' + '[0-9]'.repeat(6) + '-*';
+
+/**
+ * Conflict copies in the federation's state that nobody has deleted yet: the same count on
+ * every node that has caught up, whichever node made them. One pass over the manifest's
+ * entries, much less than the scan each cycle makes of the tree.
+ */
+export function conflictCopies(m: Manifest): number {
+  return m.countMatching(CONFLICT_GLOB);
+}
 
 /** The longest prefix of `s` (whole characters) that fits in `max` UTF-8 bytes. */
 function truncateBytes(s: string, max: number): string {

@@ -7,7 +7,9 @@ import type { RequestCounts } from '../store/store.js';
 import { newCycleStats, SafetyError, step, type CycleStats, type SetContext } from './context.js';
 import { Lock } from './lock.js';
 import { META, metaNumber, recordChanges } from './outbox.js';
+import { conflictCopies } from './conflict.js';
 import { dryRun } from './dry-run.js';
+import { failureKinds } from './failure.js';
 import { logLines, publishLines } from './plan-lines.js';
 import { headDue, publishOutbox, writeHead } from './publish.js';
 import { revertDrift } from './drift.js';
@@ -76,6 +78,8 @@ async function lockedCycle(config: Config, set: SetConfig, log: Logger, opts: Cy
   let ctx: SetContext | null = null;
   let error: Error | null = null;
   let settling: string[] = [];
+  // The rail's refusal of this node's scan, kept even when another error ends the cycle.
+  const rail: RailRefusal = {};
   try {
     // Inside the try: a refused cycle (unmounted root) is recorded as failed in status.
     checkRoot(set);
@@ -83,18 +87,21 @@ async function lockedCycle(config: Config, set: SetConfig, log: Logger, opts: Cy
     ctx = await step('format', () => session.context());
     ctx.stats = newCycleStats();
     if (opts.dryRun) await dryRun(ctx, opts);
-    else settling = await cycleSteps(ctx, opts);
+    else settling = await cycleSteps(ctx, opts, rail);
   } catch (err) {
     error = err as Error;
   }
   const stats = ctx?.stats ?? newCycleStats();
   const requests = { ...session.requests };
   for (const k of Object.keys(requests) as (keyof RequestCounts)[]) requests[k] -= before[k];
+  const kinds = failureKinds(error);
   const record: CycleRecord = {
     startedAt: new Date(started).toISOString(),
     durationMs: Date.now() - started,
     ok: error === null,
     error: error?.message ?? null,
+    railTripped: kinds.railTripped || rail.refused !== undefined,
+    storeUnreachable: kinds.storeUnreachable,
     stats,
     requests,
   };
@@ -116,6 +123,7 @@ async function lockedCycle(config: Config, set: SetConfig, log: Logger, opts: Cy
       peers: manifest.peers().map(peerStatus),
       wanted: wantedStatus(manifest),
       skipped: skippedStatus(manifest),
+      conflictCopies: conflictCopies(manifest),
       updatedAt: new Date().toISOString(),
     });
     opts.afterStatus?.();
@@ -171,15 +179,18 @@ function cleanTemp(set: SetConfig): void {
   for (const name of existsSync(tmp) ? readdirSync(tmp) : []) rmSync(join(tmp, name), { recursive: true, force: true });
 }
 
+/** The rail's refusal of this node's scan: the rest of the cycle still runs (DESIGN rule 5). */
+interface RailRefusal {
+  refused?: SafetyError;
+}
+
 /**
  * The steps of a cycle; returns the files left to settle. A node that has never synced
  * receives before it scans, so its pre-existing files meet the federation's state (adopted,
  * or kept per `adopt`) instead of all being published as new.
  */
-async function cycleSteps(ctx: SetContext, opts: CycleOptions): Promise<string[]> {
+async function cycleSteps(ctx: SetContext, opts: CycleOptions, rail: RailRefusal): Promise<string[]> {
   let settling: string[] = [];
-  // The rail's refusal of this node's scan: the rest of the cycle still runs (DESIGN rule 5).
-  const rail: { refused?: SafetyError } = {};
   const scanAndRecord = async () => {
     const scan = await step('scan', () => scanTree(ctx, opts.only));
     settling = scan.settling;

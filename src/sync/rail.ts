@@ -14,6 +14,11 @@ import type { Change } from './scan.js';
  * is refused whatever the size of the tree, unless max_delete is 100%.
  */
 
+/** The rail's refusal: a SafetyError that monitoring tells apart (fedsync_deletion_rail_tripped). */
+export class DeletionRailError extends SafetyError {
+  override name = 'DeletionRailError';
+}
+
 type Content = Pick<Entry, 'kind' | 'digest' | 'target'>;
 
 /** What a file or symlink holds, as moves are matched: a file's digest, a symlink's target. */
@@ -73,7 +78,7 @@ export function checkDeletions(ctx: SetContext, deletions: number, live: number,
   if (m.kind === 'fraction' && m.value >= 1) return;
   const what = where === 'publish' ? 'publish the deletion of' : 'apply remote deletions of';
   if (deletions >= live) {
-    throw new SafetyError(
+    throw new DeletionRailError(
       `set "${ctx.set.name}": refusing to ${what} every file (${deletions} of ${live}), which max_delete refuses at any size of the tree. ` +
         `Check that ${ctx.set.path} is complete and mounted; if the deletion is intended, run \`fedsync run --set ${ctx.set.name} --force\``,
     );
@@ -83,7 +88,7 @@ export function checkDeletions(ctx: SetContext, deletions: number, live: number,
   else if (live <= 10) return;
   else limit = Math.floor(m.value * live);
   if (deletions <= limit) return;
-  throw new SafetyError(
+  throw new DeletionRailError(
     `set "${ctx.set.name}": refusing to ${what} ${deletions} of ${live} files (max_delete is ${m.kind === 'count' ? m.value : `${Math.round(m.value * 100)}%`}; moved files are not counted). ` +
       `Check that ${ctx.set.path} is complete and mounted; if the deletion is intended, run \`fedsync run --set ${ctx.set.name} --force\``,
   );

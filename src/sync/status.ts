@@ -10,6 +10,10 @@ export interface CycleRecord {
   durationMs: number;
   ok: boolean;
   error: string | null;
+  /** The max_delete rail refused deletions this cycle (FailureKinds); absent in old files. */
+  railTripped?: boolean;
+  /** The cycle failed because the store could not be reached or answered errors (FailureKinds); absent in old files. */
+  storeUnreachable?: boolean;
   stats: CycleStats;
   requests: RequestCounts;
 }
@@ -47,6 +51,8 @@ export interface SetStatus {
   wanted?: WantedStatus;
   /** Paths on this disk not published because receivers would refuse them (DESIGN rule 8); absent in old files. */
   skipped?: SkippedStatus;
+  /** Conflict copies (`*.sync-conflict-*`) in the federation's state, not yet deleted; absent in old files. */
+  conflictCopies?: number;
   updatedAt: string;
 }
 

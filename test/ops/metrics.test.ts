@@ -3,12 +3,14 @@
 // with counters that keep counting across processes (one `fedsync run` per cron minute).
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { renderMetrics } from '../../src/ops/metrics.js';
 import { parsePrometheus, value, type MetricFamily } from './promtext.js';
-import { expectCode, makeNode, tempDir, type TestNode } from './support.js';
+import { createBucket, freshBucketName } from '../support/s3.js';
+import { startS3rver } from '../support/s3rver.js';
+import { expectCode, fedsyncAsync, makeNode, tempDir, type TestNode } from './support.js';
 
 function metrics(node: TestNode): Map<string, MetricFamily> {
   const file = join(node.stateDir, 'fedsync.prom');
@@ -88,6 +90,76 @@ describe('metrics', () => {
     assert.ok(existsSync(join(a.stateDir, 'uploads', 'counters.json')));
   });
 
+  it('exports what the alerts compare with: thresholds, unresolved conflict copies, the rail', (t) => {
+    const dir = tempDir(t);
+    const a = makeNode(dir, { node: 'web1', sets: [{ name: 'uploads', extra: 'node_timeout = "2d"\ninterval = "5m"' }, { name: 'config', mode: 'lightweight', extra: 'poll = "7s"' }] });
+    const b = makeNode(dir, { node: 'web2', sets: [{ name: 'uploads' }] });
+    const up = { set: 'uploads' };
+    expectCode(a.run(['init']), 0, 'init a');
+    expectCode(b.run(['init']), 0, 'init b');
+    for (let i = 0; i < 12; i++) writeFileSync(join(a.root('uploads'), `f${i}`), `file ${i}`);
+    expectCode(a.run(['run']), 0, 'a: publish');
+    expectCode(b.run(['run']), 0, 'b: apply');
+    let m = metrics(a);
+    assert.equal(value(m, 'fedsync_node_timeout_seconds', up), 172800);
+    assert.equal(value(m, 'fedsync_interval_seconds', up), 300);
+    assert.equal(value(m, 'fedsync_interval_seconds', { set: 'config' }), 7, "a lightweight set: the daemon's poll");
+    assert.equal(value(metrics(b), 'fedsync_interval_seconds', up), 60, 'a heavyweight set: the cron minute');
+    assert.equal(value(m, 'fedsync_conflict_copies', up), 0);
+    assert.equal(value(m, 'fedsync_deletion_rail_tripped', up), 0);
+    assert.equal(value(m, 'fedsync_store_unreachable', up), 0);
+
+    // Both edit f0: whichever loses becomes a copy, which every node then counts until deleted.
+    writeFileSync(join(a.root('uploads'), 'f0'), 'edited on web1');
+    writeFileSync(join(b.root('uploads'), 'f0'), 'edited on web2');
+    for (const n of [a, b, a, b]) expectCode(n.run(['run']), 0, 'conflicting edits');
+    for (const n of [a, b]) assert.equal(value(metrics(n), 'fedsync_conflict_copies', up), 1, n.dir);
+    assert.match(a.run(['status']).stdout, /conflicts +1 conflict copy \(\*\.sync-conflict-\*\) in the set not deleted yet/);
+    const copy = readdirSync(b.root('uploads')).find((f) => f.includes('.sync-conflict-'))!;
+    rmSync(join(b.root('uploads'), copy));
+    expectCode(b.run(['run']), 0, 'b: publish the resolution');
+    expectCode(a.run(['run']), 0, 'a: apply it');
+    for (const n of [a, b]) assert.equal(value(metrics(n), 'fedsync_conflict_copies', up), 0, n.dir);
+
+    // web1 loses most of its files: the rail refuses to publish that.
+    for (let i = 1; i < 12; i++) rmSync(join(a.root('uploads'), `f${i}`));
+    expectCode(a.run(['run']), 1, 'a: refused by the rail');
+    m = metrics(a);
+    assert.equal(value(m, 'fedsync_deletion_rail_tripped', up), 1);
+    assert.equal(value(m, 'fedsync_last_cycle_success', up), 0);
+    assert.equal(value(m, 'fedsync_store_unreachable', up), 0);
+
+  });
+
+  it('says when the last cycle failed for the store: refused credentials, an endpoint that does not answer', async (t) => {
+    const server = await startS3rver();
+    t.after(() => server.stop());
+    const bucket = freshBucketName('fedsync-metrics');
+    await createBucket(server, bucket);
+    const node = makeNode(tempDir(t), {
+      node: 'web1',
+      sets: [{ name: 'uploads' }],
+      store: `s3://${bucket}/metrics`,
+      storeExtra: `endpoint = "${server.endpoint}"\nregion = "us-east-1"\nforce_path_style = true\n`,
+    });
+    const creds = { AWS_ACCESS_KEY_ID: server.accessKeyId, AWS_SECRET_ACCESS_KEY: server.secretAccessKey, AWS_REGION: server.region };
+    const run = async (env: Record<string, string>, code: number, what: string) => {
+      expectCode(await fedsyncAsync(['-c', node.config, 'run'], env), code, what);
+      return metrics(node);
+    };
+    const up = { set: 'uploads' };
+    expectCode(await fedsyncAsync(['-c', node.config, 'init'], creds), 0, 'init');
+    writeFileSync(join(node.root('uploads'), 'a.txt'), 'a');
+    assert.equal(value(await run(creds, 0, 'a good cycle'), 'fedsync_store_unreachable', up), 0);
+    const bad = await run({ ...creds, AWS_ACCESS_KEY_ID: 'WRONGKEY' }, 1, 'refused credentials');
+    assert.equal(value(bad, 'fedsync_store_unreachable', up), 1);
+    assert.equal(value(bad, 'fedsync_deletion_rail_tripped', up), 0);
+    writeFileSync(node.config, readFileSync(node.config, 'utf8').replace(server.endpoint, 'http://127.0.0.1:1'));
+    assert.equal(value(await run({ ...creds, AWS_MAX_ATTEMPTS: '2' }, 1, 'nothing listens'), 'fedsync_store_unreachable', up), 1);
+    writeFileSync(node.config, readFileSync(node.config, 'utf8').replace('http://127.0.0.1:1', server.endpoint));
+    assert.equal(value(await run(creds, 0, 'the store is back'), 'fedsync_store_unreachable', up), 0);
+  });
+
   it('a dry run counts nothing', (t) => {
     const node = makeNode(tempDir(t), { node: 'web1', sets: [{ name: 'uploads' }] });
     expectCode(node.run(['init']), 0, 'init');
@@ -99,8 +171,8 @@ describe('metrics', () => {
 
   it('escapes label values and keeps each family together', () => {
     const text = renderMetrics('web "1"', [
-      { name: 'a\\b', mode: 'heavyweight', role: 'both', status: null, counters: null },
-      { name: 'c', mode: 'lightweight', role: 'subscribe', status: null, counters: null },
+      { name: 'a\\b', mode: 'heavyweight', role: 'both', nodeTimeout: 604800, interval: 60, status: null, counters: null },
+      { name: 'c', mode: 'lightweight', role: 'subscribe', nodeTimeout: 604800, interval: 5, status: null, counters: null },
     ]);
     const m = parsePrometheus(text); // throws on a split family, a bad escape or a duplicate
     assert.equal(value(m, 'fedsync_set_info', { set: 'a\\b', node: 'web "1"' }), 1);
@@ -108,7 +180,7 @@ describe('metrics', () => {
   });
 
   it('promtool, Prometheus\'s own checker, accepts what fedsync writes and refuses a broken file', { skip: PROMTOOL ? false : 'promtool not installed (apt-get install prometheus)' }, () => {
-    const text = renderMetrics('web1', [{ name: 'uploads', mode: 'heavyweight', role: 'both', status: null, counters: null }]);
+    const text = renderMetrics('web1', [{ name: 'uploads', mode: 'heavyweight', role: 'both', nodeTimeout: 604800, interval: 60, status: null, counters: null }]);
     promtool(text);
     const r = spawnSync('promtool', ['check', 'metrics'], { input: text.replace('} ', ' '), encoding: 'utf8' });
     assert.notEqual(r.status, 0, 'a broken file must fail');

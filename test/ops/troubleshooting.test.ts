@@ -1,6 +1,6 @@
 // docs/troubleshooting.md keeps up with the code: every warning and error the code logs, and
-// every message a command refuses with (UserError, SafetyError), appears in it. Messages
-// built from parts are checked by their fixed parts.
+// every message a command refuses with (UserError, SafetyError, DeletionRailError), appears in
+// it. Messages built from parts are checked by their fixed parts.
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
@@ -90,7 +90,7 @@ function meaningful(parts: string[]): string[] {
 
 const CALLS: [RegExp, 'first' | 'last'][] = [
   [/\blog\.(?:warn|error|fatal)\(/g, 'last'],
-  [/\bnew (?:UserError|SafetyError)\(/g, 'first'],
+  [/\bnew (?:UserError|SafetyError|DeletionRailError)\(/g, 'first'],
 ];
 
 describe('docs/troubleshooting.md', () => {
