@@ -45,6 +45,18 @@ describe('runHook', () => {
     assert.deepEqual({ ...readHookRecord(state, 's'), last: null }, { version: 1, set: 's', runs: 2, failures: 1, last: null });
   });
 
+  it('returns when the command exits, leaving what it started in the background running', async () => {
+    const pidFile = join(dir, 'bg.pid');
+    const started = Date.now();
+    const run = await runHook(state, set(`sleep 5 & echo $! > ${pidFile}; echo restarted`), '/x/list', 1, log);
+    assert.equal(run?.result, 'exit 0');
+    assert.equal(run?.lastLine, 'restarted');
+    assert.ok(Date.now() - started < 3_000, 'not held by the pipes the background process keeps open');
+    const pid = Number(readFileSync(pidFile, 'utf8'));
+    process.kill(pid, 0);
+    process.kill(pid, 'SIGKILL');
+  });
+
   it('kills the process group at the timeout, and reports a command that cannot start', async () => {
     const started = Date.now();
     const run = await runHook(state, set('echo started; sleep 20 & sleep 20', 300), '/x/list', 1, log);

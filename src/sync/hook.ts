@@ -129,28 +129,37 @@ function execute(set: SetConfig, list: string, count: number): Promise<HookRun> 
     child.stdout.on('data', (b: Buffer) => tail.push(b));
     child.stderr.on('data', (b: Buffer) => tail.push(b));
     child.on('error', (err) => finish(-1, `failed to start: ${err.message}`));
-    const group = (signal: NodeJS.Signals) => {
+    const group = (signal: NodeJS.Signals | 0): boolean => {
       try {
         if (child.pid) process.kill(-child.pid, signal);
+        return child.pid !== undefined;
       } catch {
-        // already gone
+        return false; // gone
       }
     };
-    timers.push(
-      setTimeout(() => {
-        timedOut = true;
-        group('SIGTERM');
-        timers.push(setTimeout(() => group('SIGKILL'), KILL_GRACE_MS));
-      }, set.onApplyTimeout),
-    );
+    // At the timeout the whole group goes, whatever the shell left running: SIGTERM, and
+    // SIGKILL for what is still there after the grace.
+    const timeout = setTimeout(async () => {
+      timedOut = true;
+      group('SIGTERM');
+      const until = Date.now() + KILL_GRACE_MS;
+      while (group(0) && Date.now() < until) await sleep(100);
+      group('SIGKILL');
+      child.stdout.destroy();
+      child.stderr.destroy();
+      finish(-1, 'timeout');
+    }, set.onApplyTimeout);
+    timers.push(timeout);
     child.on('exit', (code, signal) => {
+      // Exited in time: what it left running in the background (a service it restarted) stays.
+      if (!timedOut) clearTimeout(timeout);
       // What it printed last may still be in the pipes; a process it left running may hold
       // them open for good, so they get a moment, not a wait.
       const done = () => {
+        if (timedOut) return; // the timeout ends the run once the group is gone
         child.stdout.destroy();
         child.stderr.destroy();
-        if (timedOut) finish(-1, 'timeout');
-        else if (signal) finish(-1, `signal ${signal}`);
+        if (signal) finish(-1, `signal ${signal}`);
         else finish(code ?? -1, `exit ${code}`);
       };
       let drained = 0;
