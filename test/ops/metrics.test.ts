@@ -182,9 +182,9 @@ describe('metrics', () => {
   it('exports the on_apply hook for each set that has one, from 0 before its first run', () => {
     const last = { startedAt: '2026-12-01T10:00:00.000Z', durationMs: 1000, changed: 2, ok: false, exitCode: -1, result: 'timeout', lastLine: null };
     const text = renderMetrics('web1', [
-      { name: 'conf', mode: 'lightweight', role: 'both', status: null, counters: null, onApply: true, hook: { version: 1, set: 'conf', runs: 3, failures: 1, last } },
-      { name: 'fresh', mode: 'lightweight', role: 'both', status: null, counters: null, onApply: true, hook: null },
-      { name: 'uploads', mode: 'heavyweight', role: 'both', status: null, counters: null },
+      { name: 'conf', mode: 'lightweight', role: 'both', nodeTimeout: 604800, interval: 5, status: null, counters: null, onApply: true, hook: { version: 1, set: 'conf', runs: 3, failures: 1, last } },
+      { name: 'fresh', mode: 'lightweight', role: 'both', nodeTimeout: 604800, interval: 5, status: null, counters: null, onApply: true, hook: null },
+      { name: 'uploads', mode: 'heavyweight', role: 'both', nodeTimeout: 604800, interval: 60, status: null, counters: null },
     ]);
     if (PROMTOOL) promtool(text);
     const m = parsePrometheus(text);
