@@ -5,6 +5,7 @@
 //    root. It runs once for a cycle that applied A's creations (one with a newline in its name)
 //    and a deletion, with exactly those paths, NUL-separated, in the root as cwd; the list is
 //    removed afterwards. An idle cycle and a cycle that only publishes B's own change run nothing.
+//    `run --loop` runs it after each applying cycle, and exits 0 on SIGTERM.
 // 2. A failing hook (exit 3) and a hanging one (killed at on_apply_timeout): `fedsync run` still
 //    exits 0 with the files applied; status (human and --json), the metrics file and the log
 //    say what happened; the hanging hook's process group is gone.
@@ -179,6 +180,29 @@ for (const server of oneServer('on_apply')) {
         assert.ok(!existsSync(out + '/overlap'));
       } finally {
         await fed.close();
+      }
+    });
+
+    it('run --loop runs the hook after each cycle that applied something, never for its idle cycles', async () => {
+      const fed = await Federation.create(target, { nodes: ['a', 'b'], sync: { interval: '1s' } });
+      const [a, b] = fed.nodes as [FedNode, FedNode];
+      const { out, command } = hookOut(fed, 'b');
+      configure(fed, b, [`on_apply = ${JSON.stringify(command)}`]);
+      const loop = b.spawn(['run', '--loop'], { timeoutMs: 120_000 });
+      try {
+        write(a, 'one.txt', '1');
+        await a.run();
+        await until('a hook run with one.txt', () => hookRuns(out).some((r) => r.ended && r.changed.includes('one.txt')));
+        write(a, 'two.txt', '2');
+        await a.run();
+        await until('a hook run with two.txt', () => hookRuns(out).some((r) => r.ended && r.changed.includes('two.txt')));
+        await sleep(3_000); // idle cycles of the loop meanwhile
+        assert.deepEqual(hookRuns(out).map((r) => r.changed), [['one.txt'], ['two.txt']]);
+      } finally {
+        loop.kill('SIGTERM');
+        const r = await loop.done;
+        await fed.close();
+        assert.equal(r.code, 0, describeResult(r));
       }
     });
 
