@@ -4,6 +4,7 @@ import { loadConfig } from '../config/load.js';
 import type { SetConfig } from '../config/types.js';
 import { peerLagSeconds, readCounters, type Counters } from '../ops/counters.js';
 import { escapePath, escapeText } from '../log/escape.js';
+import { readHookRecord, type HookRecord } from '../sync/hook.js';
 import { readStatus, statusPath, type SetStatus } from '../sync/status.js';
 import type { SkippedStatus } from '../sync/skipped.js';
 import { EXIT, print, selectSets, UserError, type GlobalOptions } from './common.js';
@@ -37,8 +38,27 @@ export interface SetReport {
   wanted: { count: number; oldestSince: string | null; oldestAgeSeconds: number | null };
   /** Paths on this disk not published because other nodes would refuse them (DESIGN rule 8). */
   skipped: SkippedStatus;
+  /** The on_apply hook (null: none configured). */
+  onApply: OnApplyReport | null;
   /** status.json as the last cycle wrote it. */
   status: SetStatus | null;
+}
+
+export interface OnApplyReport {
+  command: string;
+  timeoutSeconds: number;
+  runs: number;
+  failures: number;
+  lastRunAt: string | null;
+  lastRunAgeSeconds: number | null;
+  /** "exit N", "timeout", "signal SIGxxx" or "failed to start: ..." (null: never run). */
+  result: string | null;
+  /** -1 for a timeout, a signal or a failure to start. */
+  exitCode: number | null;
+  ok: boolean | null;
+  changed: number | null;
+  /** Its last output line, escaped. */
+  lastLine: string | null;
 }
 
 export interface PeerReport {
@@ -56,7 +76,25 @@ export interface PeerReport {
 
 const age = (iso: string | null | undefined, now: number) => (iso ? Math.max(0, Math.round((now - Date.parse(iso)) / 1000)) : null);
 
-export function setReport(set: SetConfig, status: SetStatus | null, counters: Counters | null, now = Date.now()): SetReport {
+function onApplyReport(set: SetConfig, hook: HookRecord | null, now: number): OnApplyReport | null {
+  if (set.onApply === undefined) return null;
+  const last = hook?.last ?? null;
+  return {
+    command: set.onApply,
+    timeoutSeconds: set.onApplyTimeout / 1000,
+    runs: hook?.runs ?? 0,
+    failures: hook?.failures ?? 0,
+    lastRunAt: last?.startedAt ?? null,
+    lastRunAgeSeconds: age(last?.startedAt, now),
+    result: last?.result ?? null,
+    exitCode: last?.exitCode ?? null,
+    ok: last?.ok ?? null,
+    changed: last?.changed ?? null,
+    lastLine: last?.lastLine ?? null,
+  };
+}
+
+export function setReport(set: SetConfig, status: SetStatus | null, counters: Counters | null, now = Date.now(), hook: HookRecord | null = null): SetReport {
   const h = health(set, status, now);
   let totals: SetReport['totals'] = null;
   if (counters) {
@@ -90,6 +128,7 @@ export function setReport(set: SetConfig, status: SetStatus | null, counters: Co
     })),
     wanted: { count: status?.wanted?.count ?? 0, oldestSince: status?.wanted?.oldestSince ?? null, oldestAgeSeconds: age(status?.wanted?.oldestSince, now) },
     skipped: status?.skipped ?? { count: 0, paths: [] },
+    onApply: onApplyReport(set, hook, now),
     status,
   };
 }
@@ -105,7 +144,7 @@ export async function statusCommand(opts: GlobalOptions & { json?: boolean; set?
   const now = Date.now();
   const reports = selectSets(config, opts.set).map((set) => {
     readable(statusPath(config.stateDir, set.name));
-    return setReport(set, readStatus(config.stateDir, set.name), readCounters(config.stateDir, set.name), now);
+    return setReport(set, readStatus(config.stateDir, set.name), readCounters(config.stateDir, set.name), now, readHookRecord(config.stateDir, set.name));
   });
   const exitCode = Math.max(EXIT.ok, ...reports.map((r) => r.exitCode));
   if (opts.json) {
@@ -168,6 +207,13 @@ function printTable(node: string, file: string, reports: SetReport[]): void {
       print(`  skipped     ${n} path${n === 1 ? '' : 's'} on this disk not published: other nodes would refuse ${n === 1 ? 'it' : 'them'} (rename or remove; see docs/troubleshooting.md)`);
       for (const p of r.skipped.paths.slice(0, 10)) print(`    ${escapePath(p.path)}  (${escapeText(p.reason)})`);
       if (n > 10) print(`    ... and ${n - 10} more (status --json lists ${Math.min(n, r.skipped.paths.length)})`);
+    }
+    const h = r.onApply;
+    if (h && h.result === null) print('  on_apply    not run yet (it runs after a cycle that applied changes from other nodes)');
+    else if (h) {
+      const what = `${h.ok ? 'ok' : 'FAILED'} (${h.result === 'timeout' ? `timeout after ${h.timeoutSeconds}s` : h.result})`;
+      print(`  on_apply    last run ${ago(h.lastRunAgeSeconds)}: ${what}, ${h.changed} path${h.changed === 1 ? '' : 's'}; ${h.runs} runs, ${h.failures} failed`);
+      if (h.lastLine !== null) print(`    last line: ${h.lastLine}`);
     }
     if (!c.ok) print(`  error       ${escapeText(c.error ?? '')}`);
     else if (r.lastError) print(`  last error  ${ago(age(r.lastError.at, Date.now()))}: ${escapeText(r.lastError.message)}`);

@@ -1,5 +1,5 @@
 import { reopenOnSighup } from '../log/logger.js';
-import { recordCycleMetrics } from '../ops/metrics.js';
+import { recordCycleMetrics, refreshMetrics } from '../ops/metrics.js';
 import { SetDaemon } from '../watch/daemon.js';
 import { EXIT, selectSets, setup, UserError, type GlobalOptions } from './common.js';
 
@@ -12,7 +12,7 @@ export async function watchCommand(opts: GlobalOptions & { set?: string }): Prom
   const sets = selectSets(config, opts.set, 'lightweight');
   if (sets.length === 0) throw new UserError(`no lightweight sets in ${config.file}; heavyweight sets are synced by \`fedsync run\` (or name one with --set)`, EXIT.usage);
   reopenOnSighup(log);
-  const daemons = sets.map((s) => new SetDaemon(config, s, log, () => recordCycleMetrics(config, s.name, log)));
+  const daemons = sets.map((s) => new SetDaemon(config, s, log, () => recordCycleMetrics(config, s.name, log), () => refreshMetrics(config, log)));
   let stopping: Promise<unknown> | null = null;
   const done = new Promise<void>((resolve) => {
     const stop = (signal: string) => {

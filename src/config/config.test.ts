@@ -79,6 +79,7 @@ describe('parseConfig: valid configs', () => {
           gcGrace: 86_400_000,
           adopt: 'keep-both',
           allowExternalSymlinks: false,
+          onApplyTimeout: 60_000,
         },
       ],
     } satisfies Config);
@@ -272,6 +273,19 @@ describe('parseConfig: errors', () => {
     for (const key of ['poll', 'rescan', 'history', 'heartbeat', 'node_timeout', 'snapshot_every', 'gc_grace']) {
       fails(minimal(`${key} = "0ms"`), `sync[0].${key}`, 'must be longer than 0');
     }
+  });
+
+  it('reads on_apply and reports a bad on_apply or on_apply_timeout', () => {
+    const set = parseConfig(minimal('on_apply = "nginx -t && nginx -s reload"\non_apply_timeout = "15s"'), FILE).sets[0]!;
+    assert.equal(set.onApply, 'nginx -t && nginx -s reload');
+    assert.equal(set.onApplyTimeout, 15_000);
+    assert.equal(parseConfig(minimal(), FILE).sets[0]!.onApply, undefined);
+    const e = fails(minimal('on_apply = "true"\non_apply_timeout = "soon"'), 'sync[0].on_apply_timeout');
+    assert.equal(e.message, `${FILE}: sync[0].on_apply_timeout: "soon" is not a duration (use e.g. "500ms", "30s", "15m", "7d")`);
+    fails(minimal('on_apply_timeout = "0s"'), 'sync[0].on_apply_timeout', 'must be longer than 0');
+    fails(minimal('on_apply = "  "'), 'sync[0].on_apply', 'must not be empty');
+    fails(minimal('on_apply = ["nginx", "-s", "reload"]'), 'sync[0].on_apply', 'expected a string');
+    fails(minimal('onapply = "x"'), 'sync[0].onapply', '(did you mean "on_apply"?)');
   });
 
   it('reports bad enum values', () => {

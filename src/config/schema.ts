@@ -34,6 +34,8 @@ const SET: Schema<SetConfig> = {
   gcGrace: { check: duration(true), def: '24h' },
   adopt: { check: oneOf<Adopt>('keep-both', 'remote', 'local'), def: 'keep-both' },
   allowExternalSymlinks: { check: bool, def: false },
+  onApply: { check: nonEmpty },
+  onApplyTimeout: { check: duration(true), def: '60s' },
 };
 
 const sets: Check<SetConfig[]> = (v, key) => {

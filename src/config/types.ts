@@ -53,6 +53,10 @@ export interface SetConfig {
   adopt: Adopt;
   /** Allow symlinks whose target leaves the root. */
   allowExternalSymlinks: boolean;
+  /** A shell command run after a cycle that changed files here from other nodes' records. */
+  onApply?: string;
+  /** How long `onApply` may run before its process group is killed. */
+  onApplyTimeout: number;
 }
 
 export interface Config {

@@ -9,6 +9,7 @@ import type { Logger } from 'pino';
 import { expectedInterval } from '../config/interval.js';
 import type { Config } from '../config/types.js';
 import type { RequestCounts } from '../store/store.js';
+import { readHookRecord, type HookRecord } from '../sync/hook.js';
 import { readStatus, type SetStatus } from '../sync/status.js';
 import { writeFileAtomic } from './atomic.js';
 import { addCycle, newCounters, peerLagSeconds, readCounters, writeCounters, type Counters } from './counters.js';
@@ -28,6 +29,9 @@ export interface SetMetrics {
   interval: number;
   status: SetStatus | null;
   counters: Counters | null;
+  /** The set has an on_apply hook: its runs are exported (from 0 before the first). */
+  onApply?: boolean;
+  hook?: HookRecord | null;
 }
 
 /**
@@ -44,6 +48,15 @@ export function recordCycleMetrics(config: Config, setName: string, log?: Logger
   }
 }
 
+/** Rewrites the metrics file after something other than a cycle changed (an on_apply run). */
+export function refreshMetrics(config: Config, log?: Logger): void {
+  try {
+    writeMetricsFile(config);
+  } catch (err) {
+    log?.warn({ err: (err as Error).message }, `cannot write the metrics file ${metricsPath(config.stateDir)}`);
+  }
+}
+
 export function writeMetricsFile(config: Config, now = Date.now()): void {
   const sets: SetMetrics[] = config.sets.map((s) => ({
     name: s.name,
@@ -53,6 +66,8 @@ export function writeMetricsFile(config: Config, now = Date.now()): void {
     interval: expectedInterval(s) / 1000,
     status: readStatus(config.stateDir, s.name),
     counters: readCounters(config.stateDir, s.name),
+    onApply: s.onApply !== undefined,
+    hook: s.onApply !== undefined ? readHookRecord(config.stateDir, s.name) : null,
   }));
   // 0644 in a 0700 (or 0711) state dir: node_exporter reads it by name, nothing else is exposed.
   writeFileAtomic(metricsPath(config.stateDir), renderMetrics(config.node, sets, now), 0o644);
@@ -108,6 +123,13 @@ export function renderMetrics(node: string, sets: SetMetrics[], now = Date.now()
     add('fedsync_wanted_records', 'gauge', 'Records received and not applied here yet (retried until they apply).', set, st?.wanted?.count ?? 0);
     add('fedsync_wanted_oldest_timestamp_seconds', 'gauge', 'When the oldest wanted record became wanted (0: none).', set, ts(st?.wanted?.oldestSince));
     add('fedsync_skipped_paths', 'gauge', 'Paths on this disk not published because other nodes would refuse them.', set, st?.skipped?.count ?? 0);
+    if (s.onApply) {
+      const h = s.hook;
+      add('fedsync_on_apply_runs_total', 'counter', 'Runs of the on_apply hook.', set, h?.runs ?? 0);
+      add('fedsync_on_apply_failures_total', 'counter', 'Runs of the on_apply hook that failed (non-zero exit, signal, timeout, failure to start).', set, h?.failures ?? 0);
+      add('fedsync_on_apply_last_exit_code', 'gauge', 'Exit code of the last on_apply run (-1: timeout, signal or failure to start; 0 before the first).', set, h?.last?.exitCode ?? 0);
+      add('fedsync_on_apply_last_run_timestamp_seconds', 'gauge', 'Start of the last on_apply run (0: never).', set, ts(h?.last?.startedAt));
+    }
     for (const p of st?.peers ?? []) {
       const peer = { ...set, peer: p.name || p.node, peer_id: p.node };
       add('fedsync_peer_lag_segments', 'gauge', "Journal segments the peer published that this node has not applied.", peer, p.lag);

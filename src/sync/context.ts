@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { SetConfig } from '../config/types.js';
 import type { Manifest } from '../manifest/manifest.js';
 import type { Store } from '../store/store.js';
+import type { ChangedPaths } from './changed.js';
 import type { Clock } from './hlc.js';
 
 /** What every step of the protocol works with, for one sync set on this node. */
@@ -19,6 +20,8 @@ export interface SetContext {
   /** True for paths (relative, `/`-separated) that the set's `exclude` keeps out. */
   excluded: (rel: string, isDir: boolean) => boolean;
   stats: CycleStats;
+  /** Where this cycle lists the paths it changed on disk from other nodes' records (for `on_apply`). */
+  changed?: ChangedPaths;
 }
 
 /** What one cycle did, for the log line, status.json and metrics. */

@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import type { Config, SetConfig } from '../config/types.js';
 import { dropKeptHashes, keepHashes } from '../manifest/kept-hashes.js';
 import type { RequestCounts } from '../store/store.js';
+import type { ChangedPaths } from './changed.js';
 import { newCycleStats, SafetyError, step, type CycleStats, type SetContext } from './context.js';
 import { Lock } from './lock.js';
 import { META, metaNumber, recordChanges } from './outbox.js';
@@ -39,6 +40,8 @@ export interface CycleOptions {
    * file is kept this way, by the layer above, without the cycle knowing of it).
    */
   afterStatus?: () => void;
+  /** Lists the paths this cycle changes on disk from other nodes' records (the on_apply hook's input). */
+  changed?: ChangedPaths;
 }
 
 export interface CycleResult {
@@ -86,11 +89,13 @@ async function lockedCycle(config: Config, set: SetConfig, log: Logger, opts: Cy
     if (!opts.dryRun) cleanTemp(set);
     ctx = await step('format', () => session.context());
     ctx.stats = newCycleStats();
+    ctx.changed = opts.dryRun ? undefined : opts.changed;
     if (opts.dryRun) await dryRun(ctx, opts);
     else settling = await cycleSteps(ctx, opts, rail);
   } catch (err) {
     error = err as Error;
   }
+  if (ctx) ctx.changed = undefined;
   const stats = ctx?.stats ?? newCycleStats();
   const requests = { ...session.requests };
   for (const k of Object.keys(requests) as (keyof RequestCounts)[]) requests[k] -= before[k];

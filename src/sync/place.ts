@@ -88,6 +88,8 @@ export class Writer {
     const copy = conflictPath(rel, nodeName, new Date(), (p) => diskState(set.path, p) !== null || (manifest.getEntry(p)?.kind ?? 'deleted') !== 'deleted');
     inDirOf(this.abs(rel), () => renameSync(this.abs(rel), this.abs(copy)));
     this.out.keptAside.push(copy);
+    this.note(rel);
+    this.note(copy);
     this.ctx.stats.conflicts++;
     this.ctx.log.warn({ path: rel, copy }, 'conflict: the local version is kept as a conflict copy');
   }
@@ -121,6 +123,7 @@ export class Writer {
     } else if (disk) inDirOf(this.abs(d.path), () => unlinkSync(this.abs(d.path)));
     this.ctx.manifest.putEntry(d.final, null);
     this.ctx.stats.deleted++;
+    if (disk) this.note(d.path);
   }
 
   async dir(d: Decision): Promise<void> {
@@ -132,6 +135,7 @@ export class Writer {
     if (this.owner) await chown(abs, this.owner.uid, this.owner.gid);
     this.ctx.manifest.putEntry(d.final, 'dir');
     this.ctx.stats.applied++;
+    this.note(d.path);
   }
 
   /**
@@ -195,6 +199,12 @@ export class Writer {
       }
     });
     this.ctx.stats.applied += done.length;
+    for (const { d } of done) this.note(d.path);
+  }
+
+  /** A path this node changed on disk from another node's record (the on_apply hook's list). */
+  private note(rel: string): void {
+    this.ctx.changed?.add(rel);
   }
 
   /** The stat key of what is at a path now (null: nothing, or not a file or symlink). */

@@ -100,6 +100,8 @@ export async function carryOut(ctx: SetContext, plan: Plan): Promise<void> {
     const copy = conflictPath(path, ctx.nodeName, new Date(), (p) => diskState(ctx.set.path, p) !== null);
     renameSync(join(ctx.set.path, path), join(ctx.set.path, copy));
     copies.push(copy);
+    ctx.changed?.add(path);
+    ctx.changed?.add(copy);
     ctx.stats.conflicts++;
     ctx.log.warn({ path, copy }, 'a pre-existing file differs from the federation\'s; kept as a conflict copy');
   }

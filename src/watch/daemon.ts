@@ -4,6 +4,7 @@ import { basename, isAbsolute, join, relative, sep } from 'node:path';
 import type { Logger } from 'pino';
 import type { Config, SetConfig } from '../config/types.js';
 import { runCycle } from '../sync/cycle.js';
+import { HookRunner } from '../sync/hook-runner.js';
 import { MARKER_DIR } from '../sync/record.js';
 import { openSession, type Session } from '../sync/session.js';
 import { inotifyAdvice, inotifyWatchLimit, watchesFit } from './limits.js';
@@ -27,6 +28,8 @@ export class SetDaemon {
   private stopped = false;
   /** Set when the watcher cannot be used: every poll is then a full scan. */
   private polling = false;
+  /** The set's on_apply hook, run once batches that changed files here are quiet. */
+  private readonly hook: HookRunner | null;
 
   constructor(
     private readonly config: Config,
@@ -34,7 +37,11 @@ export class SetDaemon {
     private readonly log: Logger,
     /** Passed on to every cycle (see CycleOptions.afterStatus). */
     private readonly afterStatus?: () => void,
-  ) {}
+    /** Called after each run of the on_apply hook. */
+    afterHook?: () => void,
+  ) {
+    this.hook = set.onApply ? new HookRunner(config.stateDir, set, log, Math.max(set.delay, 1_000), afterHook) : null;
+  }
 
   async start(): Promise<void> {
     this.session = openSession(this.config, this.set, this.log);
@@ -136,14 +143,17 @@ export class SetDaemon {
     const only = full ? undefined : [...this.dirty];
     this.full = false;
     this.dirty.clear();
+    const changed = this.hook?.begin();
     try {
-      const r = await runCycle(this.config, this.set, this.log, { session: this.session!, only, afterStatus: this.afterStatus });
+      const r = await runCycle(this.config, this.set, this.log, { session: this.session!, only, changed, afterStatus: this.afterStatus });
       if (r.skipped || !r.ok) this.retryLater(full, only);
       for (const p of r.settling) this.dirty.add(p);
       if (r.settling.length > 0) setTimeout(() => this.schedule(), this.settleWait(r.settling)).unref();
     } catch (err) {
       this.log.error({ set: this.set.name, err: (err as Error).message }, 'cycle refused');
       this.retryLater(full, only);
+    } finally {
+      this.hook?.end();
     }
   }
 
@@ -170,13 +180,17 @@ export class SetDaemon {
     else for (const p of only) this.dirty.add(p);
   }
 
-  /** Stops watching, lets the cycle in flight finish (and write its status), closes the set. */
+  /**
+   * Stops watching, lets the cycle in flight finish (and write its status), runs the hook
+   * for what was applied and not yet handed to it, closes the set.
+   */
   async stop(): Promise<void> {
     this.stopped = true;
     for (const t of this.timers) clearInterval(t);
     if (this.debounce) clearTimeout(this.debounce);
     await this.watcher?.close();
     await this.chain;
+    await this.hook?.flush();
     await this.session?.close();
     this.session = null;
   }

@@ -179,6 +179,25 @@ describe('metrics', () => {
     assert.equal(m.get('fedsync_store_requests_total')!.samples.length, 10);
   });
 
+  it('exports the on_apply hook for each set that has one, from 0 before its first run', () => {
+    const last = { startedAt: '2026-12-01T10:00:00.000Z', durationMs: 1000, changed: 2, ok: false, exitCode: -1, result: 'timeout', lastLine: null };
+    const text = renderMetrics('web1', [
+      { name: 'conf', mode: 'lightweight', role: 'both', nodeTimeout: 604800, interval: 5, status: null, counters: null, onApply: true, hook: { version: 1, set: 'conf', runs: 3, failures: 1, last } },
+      { name: 'fresh', mode: 'lightweight', role: 'both', nodeTimeout: 604800, interval: 5, status: null, counters: null, onApply: true, hook: null },
+      { name: 'uploads', mode: 'heavyweight', role: 'both', nodeTimeout: 604800, interval: 60, status: null, counters: null },
+    ]);
+    if (PROMTOOL) promtool(text);
+    const m = parsePrometheus(text);
+    assert.equal(value(m, 'fedsync_on_apply_runs_total', { set: 'conf' }), 3);
+    assert.equal(value(m, 'fedsync_on_apply_failures_total', { set: 'conf' }), 1);
+    assert.equal(value(m, 'fedsync_on_apply_last_exit_code', { set: 'conf' }), -1);
+    assert.equal(value(m, 'fedsync_on_apply_last_run_timestamp_seconds', { set: 'conf' }), Date.parse(last.startedAt) / 1000);
+    for (const name of ['fedsync_on_apply_runs_total', 'fedsync_on_apply_failures_total', 'fedsync_on_apply_last_exit_code', 'fedsync_on_apply_last_run_timestamp_seconds']) {
+      assert.equal(value(m, name, { set: 'fresh' }), 0);
+      assert.deepEqual(m.get(name)!.samples.map((x) => x.labels.set), ['conf', 'fresh'], `${name}: only sets with on_apply`);
+    }
+  });
+
   it('promtool, Prometheus\'s own checker, accepts what fedsync writes and refuses a broken file', { skip: PROMTOOL ? false : 'promtool not installed (apt-get install prometheus)' }, () => {
     const text = renderMetrics('web1', [{ name: 'uploads', mode: 'heavyweight', role: 'both', nodeTimeout: 604800, interval: 60, status: null, counters: null }]);
     promtool(text);
