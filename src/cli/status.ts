@@ -1,8 +1,10 @@
 import { accessSync, constants, existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { expectedInterval } from '../config/interval.js';
 import { loadConfig } from '../config/load.js';
 import type { SetConfig } from '../config/types.js';
 import { peerLagSeconds, readCounters, type Counters } from '../ops/counters.js';
+import { probeWritable, stateFileError } from '../fsutil/state-error.js';
 import { escapePath, escapeText } from '../log/escape.js';
 import { readHookRecord, type HookRecord } from '../sync/hook.js';
 import { readStatus, statusPath, type SetStatus } from '../sync/status.js';
@@ -13,9 +15,9 @@ import { EXIT, print, selectSets, UserError, type GlobalOptions } from './common
 export type Health = 'healthy' | 'failed' | 'stale' | 'never';
 const HEALTH_EXIT: Record<Health, number> = { healthy: 0, failed: 1, stale: 2, never: 2 };
 
-export function health(set: SetConfig, s: SetStatus | null, now = Date.now()): Health {
+export function health(set: SetConfig, s: SetStatus | null, now = Date.now(), stateError: string | null = null): Health {
   if (!s?.lastCycle) return 'never';
-  if (!s.lastCycle.ok) return 'failed';
+  if (!s.lastCycle.ok || stateError) return 'failed';
   const last = s.lastSuccess ? Date.parse(s.lastSuccess) : 0;
   return now - last > 3 * expectedInterval(set) ? 'stale' : 'healthy';
 }
@@ -40,6 +42,8 @@ export interface SetReport {
   skipped: SkippedStatus;
   /** The on_apply hook (null: none configured). */
   onApply: OnApplyReport | null;
+  /** The set's state directory, and whether it takes writes now (see stateDirWritable). */
+  stateDir: { path: string; writable: boolean; error: string | null };
   /** status.json as the last cycle wrote it. */
   status: SetStatus | null;
 }
@@ -94,14 +98,22 @@ function onApplyReport(set: SetConfig, hook: HookRecord | null, now: number): On
   };
 }
 
-export function setReport(set: SetConfig, status: SetStatus | null, counters: Counters | null, now = Date.now(), hook: HookRecord | null = null): SetReport {
-  const h = health(set, status, now);
+export function setReport(
+  set: SetConfig,
+  status: SetStatus | null,
+  counters: Counters | null,
+  now = Date.now(),
+  hook: HookRecord | null = null,
+  state = { path: '', error: null as string | null },
+): SetReport {
+  const h = health(set, status, now, state.error);
   let totals: SetReport['totals'] = null;
   if (counters) {
     const { version: _v, set: _s, counted: _c, caughtUp: _u, lastError: _e, ...rest } = counters;
     totals = rest;
   }
-  const failed = status?.lastCycle && !status.lastCycle.ok ? { at: status.lastCycle.startedAt, message: status.lastCycle.error ?? 'unknown error' } : null;
+  let failed = status?.lastCycle && !status.lastCycle.ok ? { at: status.lastCycle.startedAt, message: status.lastCycle.error ?? 'unknown error' } : null;
+  if (status?.lastCycle && state.error) failed = { at: new Date(now).toISOString(), message: state.error };
   return {
     name: set.name,
     mode: set.mode,
@@ -129,6 +141,7 @@ export function setReport(set: SetConfig, status: SetStatus | null, counters: Co
     wanted: { count: status?.wanted?.count ?? 0, oldestSince: status?.wanted?.oldestSince ?? null, oldestAgeSeconds: age(status?.wanted?.oldestSince, now) },
     skipped: status?.skipped ?? { count: 0, paths: [] },
     onApply: onApplyReport(set, hook, now),
+    stateDir: { path: state.path, writable: state.error === null, error: state.error },
     status,
   };
 }
@@ -144,7 +157,9 @@ export async function statusCommand(opts: GlobalOptions & { json?: boolean; set?
   const now = Date.now();
   const reports = selectSets(config, opts.set).map((set) => {
     readable(statusPath(config.stateDir, set.name));
-    return setReport(set, readStatus(config.stateDir, set.name), readCounters(config.stateDir, set.name), now, readHookRecord(config.stateDir, set.name));
+    const dir = join(config.stateDir, set.name);
+    const state = { path: dir, error: stateDirWritable(dir, statusPath(config.stateDir, set.name)) };
+    return setReport(set, readStatus(config.stateDir, set.name), readCounters(config.stateDir, set.name), now, readHookRecord(config.stateDir, set.name), state);
   });
   const exitCode = Math.max(EXIT.ok, ...reports.map((r) => r.exitCode));
   if (opts.json) {
@@ -154,6 +169,30 @@ export async function statusCommand(opts: GlobalOptions & { json?: boolean; set?
     printTable(config.node, config.file, reports);
   }
   return exitCode;
+}
+
+/**
+ * Null when the set's state directory takes writes, else why not. A cycle that cannot write
+ * there (read-only or full file system, immutable directory) cannot record that it failed:
+ * status.json is in that directory, and so is everything else the cycle owns (manifest,
+ * lock, counters), so no timestamp or marker of its failure can be left anywhere it reads.
+ * Only the directory itself can tell, so status asks it, at the moment it reports: a
+ * directory refusing writes now fails the next cycle too, whatever the old status.json says;
+ * one that refused and has recovered is caught up by that next cycle (and the stale check
+ * covers the wait). The probe is one small file created and removed in that directory, and
+ * a check that status.json itself may be replaced.
+ */
+function stateDirWritable(dir: string, file: string): string | null {
+  if (!existsSync(dir)) return null; // never initialised: health says "never"
+  const refused = probeWritable(dir);
+  if (refused) return refused.message;
+  try {
+    // An immutable status.json (EPERM) cannot be replaced, though its directory takes writes.
+    if (existsSync(file)) accessSync(file, constants.W_OK);
+  } catch (err) {
+    return stateFileError(file, 'write', err).message;
+  }
+  return null;
 }
 
 /** status.json that exists but cannot be read must not pass for "never run". */
@@ -194,6 +233,8 @@ function printTable(node: string, file: string, reports: SetReport[]): void {
       continue;
     }
     const s = c.stats;
+    const settling = r.status?.settling?.count ?? 0;
+    print(`  this node   published seq ${r.status?.publishedSeq ?? 0}, ${r.status?.pending ?? 0} record${r.status?.pending === 1 ? '' : 's'} pending, ${settling} file${settling === 1 ? '' : 's'} settling${settling ? ` (${(r.status?.settling?.paths ?? []).slice(0, 3).map(escapePath).join(', ')}${settling > 3 ? ', ...' : ''}: still being written, published once unchanged for \`settle\`)` : ''}`);
     print(`  last cycle  published ${s.published}, applied ${s.applied}, deleted ${s.deleted}, conflicts ${s.conflicts}, rejected ${s.rejected}, up ${bytes(s.bytesUp)}, down ${bytes(s.bytesDown)}`);
     if (r.health === 'stale') print(`  stale       no successful cycle for ${ago(r.lastSuccessAgeSeconds).replace(' ago', '')} (expected every ${r.staleAfterSeconds / 3}s): is cron or the watch daemon running?`);
     if (r.wanted.count > 0) {
@@ -208,6 +249,7 @@ function printTable(node: string, file: string, reports: SetReport[]): void {
       for (const p of r.skipped.paths.slice(0, 10)) print(`    ${escapePath(p.path)}  (${escapeText(p.reason)})`);
       if (n > 10) print(`    ... and ${n - 10} more (status --json lists ${Math.min(n, r.skipped.paths.length)})`);
     }
+    if (r.stateDir.error) print(`  state dir   ${escapeText(r.stateDir.error)}; cycles cannot record their state, so the figures above may be old`);
     const h = r.onApply;
     if (h && h.result === null) print('  on_apply    not run yet (it runs after a cycle that applied changes from other nodes)');
     else if (h) {
@@ -216,7 +258,7 @@ function printTable(node: string, file: string, reports: SetReport[]): void {
       if (h.lastLine !== null) print(`    last line: ${h.lastLine}`);
     }
     if (!c.ok) print(`  error       ${escapeText(c.error ?? '')}`);
-    else if (r.lastError) print(`  last error  ${ago(age(r.lastError.at, Date.now()))}: ${escapeText(r.lastError.message)}`);
+    else if (r.lastError && !r.stateDir.error) print(`  last error  ${ago(age(r.lastError.at, Date.now()))}: ${escapeText(r.lastError.message)}`);
     if (r.peers.length === 0) print('  peers       none yet');
     const peerRows = r.peers.map((p) => [
       `  peer ${escapeText(p.name || p.node)}`,

@@ -1,6 +1,7 @@
 import Database from 'better-sqlite3';
 import { chmodSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { isUnwritable, stateFileError } from '../fsutil/state-error.js';
 import type { Entry } from '../model/entry.js';
 import { fileRow, fromRow, PLACED, statRow, type Absent, type Base, type FileRow, type LocalEntry, type Peer, type RawStatRow, type StatRow, type Wanted } from './rows.js';
 import { MIGRATIONS } from './schema.js';
@@ -15,11 +16,27 @@ export class Manifest {
   readonly db: Database.Database;
   private readonly st;
 
+  /**
+   * Opens the database in WAL mode. A state directory that refuses writes (read-only, full,
+   * immutable) fails here with SQLite's bare "unable to open database file": the error is
+   * rewritten to name the file and the errno's remedy, so it is not taken for damage.
+   */
+  private static open(file: string): Database.Database {
+    let db: Database.Database | undefined;
+    try {
+      mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+      db = new Database(file);
+      chmodSync(file, 0o600);
+      db.pragma('journal_mode = WAL');
+      return db;
+    } catch (err) {
+      db?.close();
+      throw isUnwritable(err) ? stateFileError(file, 'open', err) : err;
+    }
+  }
+
   constructor(readonly file: string) {
-    mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
-    this.db = new Database(file);
-    chmodSync(file, 0o600);
-    this.db.pragma('journal_mode = WAL');
+    this.db = Manifest.open(file);
     // NORMAL under WAL: a commit may be lost to a power cut (never corrupted), which keeps the
     // scan's bulk commits cheap. Commits that precede a store write use durableTransaction.
     this.db.pragma('synchronous = NORMAL');

@@ -1,24 +1,7 @@
-import { chmodSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { writeFileAtomic } from '../fsutil/atomic.js';
 
-/**
- * Writes `content` to `file` through a temp file in the same directory and a rename, so a
- * reader (cron, node_exporter, a monitoring check) sees the old file or the new one, never a
- * half-written one. The temp name starts with a dot: cron and node_exporter both skip it.
- */
-export function writeFileAtomic(file: string, content: string, mode: number): void {
-  const dir = dirname(file);
-  mkdirSync(dir, { recursive: true });
-  const tmp = join(dir, `.${basename(file)}.${process.pid}.tmp`);
-  try {
-    writeFileSync(tmp, content, { mode });
-    chmodSync(tmp, mode); // the umask must not decide what cron or node_exporter may read
-    renameSync(tmp, file);
-  } catch (err) {
-    rmSync(tmp, { force: true });
-    throw err;
-  }
-}
+export { writeFileAtomic } from '../fsutil/atomic.js';
 
 /** Like {@link writeFileAtomic}, but leaves an identical file alone; true when it wrote. */
 export function writeIfChanged(file: string, content: string, mode: number): boolean {

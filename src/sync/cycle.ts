@@ -23,7 +23,7 @@ import { MARKER_DIR } from './record.js';
 import { scanTree } from './scan.js';
 import { reportSkipped, skippedStatus } from './skipped.js';
 import { openSession, type Session } from './session.js';
-import { peerStatus, readStatus, wantedStatus, writeStatus, type CycleRecord } from './status.js';
+import { peerStatus, readStatus, SETTLING_LISTED, wantedStatus, writeStatus, type CycleRecord } from './status.js';
 
 export interface CycleOptions {
   dryRun?: boolean;
@@ -112,26 +112,33 @@ async function lockedCycle(config: Config, set: SetConfig, log: Logger, opts: Cy
   };
   if (!opts.dryRun) {
     const previous = readStatus(config.stateDir, set.name);
-    writeStatus(config.stateDir, {
-      version: 1,
-      set: set.name,
-      mode: set.mode,
-      role: set.role,
-      node: config.node,
-      nodeId: session.nodeId,
-      root: set.path,
-      store: session.location,
-      publishedSeq: Number(manifest.getMeta(META.publishedSeq) ?? 0),
-      pending: manifest.outboxSegments().reduce((n, s) => n + s.count, 0),
-      lastCycle: record,
-      lastSuccess: error ? (previous?.lastSuccess ?? null) : record.startedAt,
-      peers: manifest.peers().map(peerStatus),
-      wanted: wantedStatus(manifest),
-      skipped: skippedStatus(manifest),
-      conflictCopies: conflictCopies(manifest),
-      updatedAt: new Date().toISOString(),
-    });
-    opts.afterStatus?.();
+    try {
+      writeStatus(config.stateDir, {
+        version: 1,
+        set: set.name,
+        mode: set.mode,
+        role: set.role,
+        node: config.node,
+        nodeId: session.nodeId,
+        root: set.path,
+        store: session.location,
+        publishedSeq: Number(manifest.getMeta(META.publishedSeq) ?? 0),
+        pending: manifest.outboxSegments().reduce((n, s) => n + s.count, 0),
+        lastCycle: record,
+        lastSuccess: error ? (previous?.lastSuccess ?? null) : record.startedAt,
+        peers: manifest.peers().map(peerStatus),
+        wanted: wantedStatus(manifest),
+        skipped: skippedStatus(manifest),
+        conflictCopies: conflictCopies(manifest),
+        settling: { count: settling.length, paths: settling.slice(0, SETTLING_LISTED) },
+        updatedAt: new Date().toISOString(),
+      });
+      opts.afterStatus?.();
+    } catch (err) {
+      // The cycle's outcome could not be recorded (read-only or full state dir): the run fails
+      // with that, so cron mails it; `fedsync status` sees the state dir refuse writes itself.
+      error = error ? new Error(`${error.message}; and ${(err as Error).message}`) : (err as Error);
+    }
     const line = { ...stats, requests, ms: record.durationMs };
     const out = log.child({ set: set.name });
     if (error) out.error({ ...line, err: error.message }, 'cycle failed');

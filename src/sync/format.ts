@@ -8,7 +8,7 @@ import { formatDigest, FormatMismatchError, parseFormat, sameFormat, type Format
 import { blobKey, FORMAT_KEY } from './layout.js';
 
 export type { Format } from './format-file.js';
-export { cachedFormatProblem, formatMismatchFix } from './format-file.js';
+export { cachedFormatProblem, formatMismatchFix, parseFormat } from './format-file.js';
 
 /** Manifest meta: the format this node uses, and the digest of the one it confirmed with the store. */
 const CACHE_KEY = 'format';
@@ -30,7 +30,7 @@ function remember(manifest: Manifest, format: Format): void {
  * wrong one, a missing one for an encrypted store, or one configured for a plain store are
  * each one clear error. Returns the key material, or null for a plain store.
  */
-function checkPassphrase(format: Format, storeCfg: StoreConfig, where: string): ReturnType<typeof openEncryption> | null {
+export function checkPassphrase(format: Format, storeCfg: StoreConfig, where: string): ReturnType<typeof openEncryption> | null {
   const passphrase = readPassphrase(storeCfg.passphraseFile);
   if (format.encryption) {
     if (!passphrase) throw new PassphraseError(`${where} is encrypted: set passphrase_file in [store] (or $FEDSYNC_PASSPHRASE) to the passphrase the other nodes use`);

@@ -1,6 +1,7 @@
 import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { isUnwritable, stateFileError } from '../fsutil/state-error.js';
 
 /**
  * An exclusive lock held for the life of a cycle: an exclusive SQLite transaction on a
@@ -12,8 +13,13 @@ export class Lock {
 
   /** The lock, or null when another process holds it. */
   static tryAcquire(file: string): Lock | null {
-    mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
-    const db = new Database(file, { timeout: 0 });
+    let db: Database.Database;
+    try {
+      mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+      db = new Database(file, { timeout: 0 });
+    } catch (err) {
+      throw isUnwritable(err) ? stateFileError(file, 'open', err) : err;
+    }
     try {
       db.pragma('journal_mode = DELETE');
       db.pragma('locking_mode = EXCLUSIVE');
@@ -22,7 +28,7 @@ export class Lock {
     } catch (err) {
       db.close();
       if ((err as { code?: string }).code === 'SQLITE_BUSY') return null;
-      throw err;
+      throw isUnwritable(err) ? stateFileError(file, 'open', err) : err;
     }
   }
 

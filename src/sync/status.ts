@@ -1,5 +1,6 @@
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { writeFileAtomic } from '../fsutil/atomic.js';
 import type { Manifest, Peer } from '../manifest/manifest.js';
 import type { RequestCounts } from '../store/store.js';
 import type { CycleStats } from './context.js';
@@ -53,8 +54,13 @@ export interface SetStatus {
   skipped?: SkippedStatus;
   /** Conflict copies (`*.sync-conflict-*`) in the federation's state, not yet deleted; absent in old files. */
   conflictCopies?: number;
+  /** Files the last scan left for later because they were still being written (DESIGN rule 1); absent in old files. */
+  settling?: { count: number; paths: string[] };
   updatedAt: string;
 }
+
+/** How many settling paths status.json lists: enough to recognise them, not a file list. */
+export const SETTLING_LISTED = 10;
 
 export interface WantedStatus {
   count: number;
@@ -92,11 +98,10 @@ export function readStatus(stateDir: string, set: string): SetStatus | null {
   }
 }
 
-/** Written to a temp file and renamed, so a reader never sees half a status. */
+/**
+ * Written to a temp file and renamed, so a reader never sees half a status; a failed write
+ * leaves the old file and no temp file, and throws an error naming status.json.
+ */
 export function writeStatus(stateDir: string, status: SetStatus): void {
-  const file = statusPath(stateDir, status.set);
-  mkdirSync(join(stateDir, status.set), { recursive: true, mode: 0o700 });
-  const tmp = `${file}.${process.pid}.tmp`;
-  writeFileSync(tmp, JSON.stringify(status, null, 2) + '\n', { mode: 0o600 });
-  renameSync(tmp, file);
+  writeFileAtomic(statusPath(stateDir, status.set), JSON.stringify(status, null, 2) + '\n', 0o600, 0o700);
 }

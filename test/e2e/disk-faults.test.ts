@@ -13,28 +13,13 @@
 // FEDSYNC_ALLOW_SKIP_MOUNT=1 turns that into a skip.
 import Database from 'better-sqlite3';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, describe, it, type TestContext } from 'node:test';
-import type { S3Target } from '../support/s3.js';
+import { describe, it } from 'node:test';
+import { faultSuite, needs, sh } from './privileged.js';
 import { assertTreesEqual, describeResult, Federation, ownStderrLines, Rng, servers, sha256, type CommandResult, type FedNode } from './harness.js';
 
 const MiB = 1024 * 1024;
-
-function sh(cmd: string, args: string[]): { ok: boolean; err: string } {
-  const r = spawnSync(cmd, args, { encoding: 'utf8' });
-  return { ok: r.status === 0, err: (r.stderr || r.error?.message || '').trim() };
-}
-
-/** Whether a privileged step can run here; fails the test (or skips it) with the reason. */
-function needs(t: TestContext, what: string, r: { ok: boolean; err: string }): boolean {
-  if (r.ok) return true;
-  const why = `${what} is not permitted here (${r.err}); run as root, or set FEDSYNC_ALLOW_SKIP_MOUNT=1 to skip`;
-  if (process.env.FEDSYNC_ALLOW_SKIP_MOUNT === '1') t.skip(why);
-  else assert.fail(why);
-  return false;
-}
 
 /** A failed cycle: non-zero exit and one line saying what went wrong. */
 function assertReportedFailure(r: CommandResult, mentions: RegExp): void {
@@ -76,20 +61,11 @@ const bothTrees = (a: FedNode, b: FedNode) => [
 
 for (const server of servers('disk faults')) {
   describe(`disk faults on ${server.name}`, () => {
-    let target: S3Target & { stop(): Promise<void> };
-    const mounted: string[] = [];
-    const immutable: string[] = [];
-    before(async () => {
-      target = await server.start();
-    });
-    after(async () => {
-      for (const d of immutable) sh('chattr', ['-i', d]);
-      for (const m of mounted) sh('umount', [m]);
-      await target?.stop();
-    });
+    const suite = faultSuite(server);
+    const { mounted, immutable } = suite;
 
     it('a full disk during download: a clear error, no partial file, sound manifest, then convergence', { timeout: 180_000 }, async (t) => {
-      const fed = await Federation.create(target, { nodes: ['A', 'B'], init: false });
+      const fed = await Federation.create(suite.target(), { nodes: ['A', 'B'], init: false });
       const [a, b] = fed.nodes as [FedNode, FedNode];
       try {
         if (!needs(t, 'mount -t tmpfs', sh('mount', ['-t', 'tmpfs', '-o', 'size=2m,mode=0755', 'tmpfs', b.root]))) return;
@@ -122,7 +98,7 @@ for (const server of servers('disk faults')) {
     });
 
     it('a directory B cannot write into: the error is reported, other files apply, then convergence', { timeout: 180_000 }, async (t) => {
-      const fed = await Federation.create(target, { nodes: ['A', 'B'] });
+      const fed = await Federation.create(suite.target(), { nodes: ['A', 'B'] });
       const [a, b] = fed.nodes as [FedNode, FedNode];
       const locked = b.abs('locked');
       try {

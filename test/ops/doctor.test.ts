@@ -9,26 +9,7 @@ import { parseConfig } from '../../src/config/load.js';
 import { inotifyWatches } from '../../src/ops/doctor/inotify.js';
 import { createBucket, freshBucketName } from '../support/s3.js';
 import { startS3rver } from '../support/s3rver.js';
-import { expectCode, fedsyncAsync, makeNode, tempDir, type Result, type TestNode } from './support.js';
-
-/** The doctor's lines by `scope: check`, each as [verdict, rest]. */
-function lines(r: Result): Map<string, { verdict: string; text: string }> {
-  const out = new Map<string, { verdict: string; text: string }>();
-  for (const line of r.stdout.trim().split('\n')) {
-    const m = /^(ok {2}|WARN|FAIL|skip) ([^:]+: [^:]+): (.*)$/.exec(line);
-    assert.ok(m, `not a doctor line: ${line}`);
-    out.set(m[2]!, { verdict: m[1]!.trim(), text: m[3]! });
-  }
-  return out;
-}
-
-function expectCheck(r: Result, key: string, verdict: string, pattern?: RegExp): string {
-  const l = lines(r).get(key);
-  assert.ok(l, `no line for ${key} in:\n${r.stdout}`);
-  assert.equal(l.verdict, verdict, `${key}: ${l.text}`);
-  if (pattern) assert.match(l.text, pattern);
-  return l.text;
-}
+import { expectCheck, expectCode, fedsyncAsync, makeNode, tempDir, doctorLines as lines, type TestNode } from './support.js';
 
 /** A node with one heavyweight set, initialised and synced once, cron installed. */
 function goodNode(t: { after(fn: () => void): void }): { node: TestNode; env: Record<string, string> } {
@@ -80,7 +61,7 @@ describe('fedsync doctor', () => {
 
     writeFileSync(db, 'not a database at all, not even close to one'.repeat(100));
     const r2 = expectCode(node.run(['doctor'], env), 1, 'doctor');
-    expectCheck(r2, 'uploads: manifest', 'FAIL', /cannot be read as a database/);
+    expectCheck(r2, 'uploads: manifest', 'FAIL', /is damaged \(SQLITE_NOTADB\).* -- fix: stop fedsync for this set, move .* aside/);
   });
 
   it('fails on a state dir others can read, or a set directory not 0700', (t) => {

@@ -1,5 +1,6 @@
 // Shared by the operations tests: temp nodes with a config on a file:// store, and the built
 // `fedsync` binary run as a separate process, as cron or systemd would run it.
+import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -105,4 +106,24 @@ export function makeNode(dir: string, spec: NodeSpec): TestNode {
 export function expectCode(r: Result, code: number, what: string): Result {
   if (r.code !== code) throw new Error(`${what}: exit ${r.code}, expected ${code}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`);
   return r;
+}
+
+/** The doctor's lines by `scope: check`, each as verdict and text. */
+export function doctorLines(r: { stdout: string }): Map<string, { verdict: string; text: string }> {
+  const out = new Map<string, { verdict: string; text: string }>();
+  for (const line of r.stdout.trim().split('\n')) {
+    const m = /^(ok {2}|WARN|FAIL|skip) ([^:]+: [^:]+): (.*)$/.exec(line);
+    assert.ok(m, `not a doctor line: ${line}`);
+    out.set(m[2]!, { verdict: m[1]!.trim(), text: m[3]! });
+  }
+  return out;
+}
+
+/** The doctor's line for `key` (`scope: check`): its verdict must be `verdict`, its text match `pattern`. */
+export function expectCheck(r: { stdout: string }, key: string, verdict: string, pattern?: RegExp): string {
+  const l = doctorLines(r).get(key);
+  assert.ok(l, `no line for ${key} in:\n${r.stdout}`);
+  assert.equal(l.verdict, verdict, `${key}: ${l.text}`);
+  if (pattern) assert.match(l.text, pattern);
+  return l.text;
 }

@@ -11,6 +11,7 @@ import { freeSpace } from './disk.js';
 import { inotifyWatches } from './inotify.js';
 import { logFile } from './logfile.js';
 import { skippedPaths } from './names.js';
+import { passphrase } from './passphrase.js';
 import { owner, rootDir, rootMarker } from './root.js';
 import { scheduled } from './schedule.js';
 import { manifestIntegrity } from './sqlite.js';
@@ -33,6 +34,9 @@ export function nodeChecks(config: Config, sets: SetConfig[]): Check[] {
 export function setChecks(config: Config, set: SetConfig): Check[] {
   let store: Store | null = null;
   const open = () => (store ??= probeStore(config, set));
+  // format.json as the federation check read it, for the passphrase check after it.
+  let format: Buffer | null = null;
+  const remembering = (s: Store) => ({ location: s.location, get: async (key: string) => (format = await s.get(key)) });
   const checks: Check[] = [
     { scope: set.name, name: 'root', run: () => rootDir(set) },
     { scope: set.name, name: 'marker', run: () => rootMarker(set) },
@@ -46,12 +50,13 @@ export function setChecks(config: Config, set: SetConfig): Check[] {
       name: 'federation',
       run: async () => {
         try {
-          return await storeFormat(open(), { stateDir: config.stateDir, set: set.name });
+          return await storeFormat(remembering(open()), { stateDir: config.stateDir, set: set.name });
         } finally {
           await store?.close();
         }
       },
     },
+    { scope: set.name, name: 'passphrase', run: () => passphrase(config.store, open().location, format) },
   ];
   if (set.mode === 'lightweight') checks.push({ scope: set.name, name: 'inotify', run: () => inotifyWatches(set) });
   return checks;

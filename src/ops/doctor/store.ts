@@ -41,14 +41,20 @@ export async function storeReadWrite(store: Store): Promise<CheckResult> {
  * format.json, written by the first node's `fedsync init`, must be there and readable, and be
  * the format this node cached at init (DESIGN rule 10: a node holding another fails loudly).
  */
-export async function storeFormat(store: Store, local?: { stateDir: string; set: string }): Promise<CheckResult> {
+export async function storeFormat(store: Pick<Store, 'location' | 'get'>, local?: { stateDir: string; set: string }): Promise<CheckResult> {
   try {
     const body = await timeout(() => store.get(FORMAT_KEY));
     if (!body) return fail(`${store.location} has no ${FORMAT_KEY}`, 'run `fedsync init` on the first node of this set (it creates the federation)');
     const f = JSON.parse(body.toString('utf8')) as { fedsync?: string; version?: number };
     if (f.fedsync !== 'format' || f.version !== 1) return fail(`${store.location}/${FORMAT_KEY} is not a version 1 fedsync format file`, 'check the store URL and prefix; upgrade fedsync if another node is newer');
     if (local) {
-      const problem = cachedFormatProblem(cachedFormat(local.stateDir, local.set), body, `${store.location}/${FORMAT_KEY}`);
+      let cached: string | undefined;
+      try {
+        cached = cachedFormat(local.stateDir, local.set);
+      } catch {
+        return ok(`${FORMAT_KEY} present (layout version 1); not compared with this node's, whose manifest cannot be read (see the manifest check)`);
+      }
+      const problem = cachedFormatProblem(cached, body, `${store.location}/${FORMAT_KEY}`);
       if (problem) return fail(problem, formatMismatchFix(manifestPath(local.stateDir, local.set), local.set));
     }
     return ok(`${FORMAT_KEY} present (layout version 1)${local ? ', the one this node uses' : ''}`);
