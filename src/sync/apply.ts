@@ -114,6 +114,17 @@ export async function applyDecisions(ctx: SetContext, decisions: Decision[], pre
     });
   }
   for (const tmp of staged.values()) await rm(tmp, { force: true });
+  // Versions a former id of this node wrote and this disk lost (identity.ts `heirOf`).
+  for (const d of decisions) {
+    for (const v of d.heirCopies ?? []) {
+      try {
+        await w.keepHeirCopy(d.path, v);
+      } catch (err) {
+        ctx.log.error({ path: d.path, version: v.hlc, reason: (err as Error).message }, 'cannot keep a version this node published before its state went back in time; `fedsync history` lists it');
+        out.retryable ??= err as Error;
+      }
+    }
+  }
   return out;
 }
 

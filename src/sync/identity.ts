@@ -11,7 +11,21 @@ import { recordJson, type Entry } from './record.js';
 import { sortVV } from './vv.js';
 
 /** Manifest meta keys of the node's identity. */
-export const NODE_META = { id: 'node_id', machine: 'machine_id', host: 'hostname', created: 'created', former: 'former_ids' } as const;
+export const NODE_META = { id: 'node_id', machine: 'machine_id', host: 'hostname', created: 'created', former: 'former_ids', heirOf: 'heir_of' } as const;
+
+/**
+ * The former ids this node is the heir of: ids it gave up because its own state went back in
+ * time (a VM snapshot, a restored backup), not because a clone took them. What such an id
+ * published and this disk lost is nobody else's to keep: a version of it that loses a
+ * conflict is kept here as a conflict copy (DESIGN rule 3), from the store if need be.
+ */
+export function heirOf(m: Manifest): Set<string> {
+  try {
+    return new Set(JSON.parse(m.getMeta(NODE_META.heirOf) ?? '[]') as string[]);
+  } catch {
+    return new Set();
+  }
+}
 
 /**
  * Thrown where a write finds that another writer used this node's id (a head that is not the
@@ -72,7 +86,22 @@ export async function checkOwnHead(ctx: SetContext, own: ObjectInfo | undefined,
     ctx.log.error({ etag: own.etag, expected: known || null }, 'its own head in the store is not the one it wrote last: the next run takes a new id');
     return;
   }
+  // Written under this node's own name: this state went back in time (a clone runs under
+  // another name, and keeps the versions the old id wrote on its own disk).
+  const heir = (await headName(ctx)) === ctx.nodeName;
+  const old = ctx.nodeId;
   takeNewId(ctx, 'its own head in the store is not the one it wrote last', { etag: own.etag, expected: known || null, publishedSeq: published });
+  if (heir) m.durableTransaction(() => m.setMeta(NODE_META.heirOf, JSON.stringify([...heirOf(m), old])));
+}
+
+/** The node name in this node's own head in the store (null: none, or unreadable). */
+async function headName(ctx: SetContext): Promise<string | null> {
+  try {
+    const body = await ctx.store.get(headKey(ctx.nodeId));
+    return body ? decodeHead(body, ctx.nodeId).name : null;
+  } catch {
+    return null;
+  }
 }
 
 /**

@@ -94,6 +94,29 @@ export class Writer {
     this.ctx.log.warn({ path: rel, copy }, 'conflict: the local version is kept as a conflict copy');
   }
 
+  /**
+   * Keeps `v`, a beaten version that a former id of this node wrote before this disk went
+   * back in time (plan.ts `heirCopies`), as a conflict copy beside `rel`, fetched from the
+   * store. Like any conflict copy, the next scan publishes it as a new file.
+   */
+  async keepHeirCopy(rel: string, v: Entry): Promise<void> {
+    const { manifest, nodeName, set } = this.ctx;
+    const tmp = await this.download(v);
+    try {
+      this.finish(tmp, v);
+      this.parents(rel);
+      const copy = conflictPath(rel, nodeName, new Date(), (p) => diskState(set.path, p) !== null || (manifest.getEntry(p)?.kind ?? 'deleted') !== 'deleted');
+      inDirOf(this.abs(copy), () => renameSync(tmp, this.abs(copy)));
+      this.out.keptAside.push(copy);
+      this.note(copy);
+      this.ctx.stats.conflicts++;
+      this.ctx.log.warn({ path: rel, copy, version: v.hlc }, 'conflict: a version this node published before its state went back in time is kept as a conflict copy');
+    } catch (err) {
+      await rm(tmp, { force: true });
+      throw err;
+    }
+  }
+
   async remove(d: Decision): Promise<void> {
     const disk = diskState(this.ctx.set.path, d.path);
     if (disk && !diskMatches(d.local, disk)) {

@@ -19,6 +19,11 @@ export interface Decision {
   op: 'record' | 'meta' | 'write' | 'delete';
   /** This node's own version lost a conflict and must be kept as a conflict copy first. */
   keepLocal: boolean;
+  /**
+   * Beaten versions that a former id of this node wrote and this disk no longer holds (see
+   * identity.ts `heirOf`): kept as conflict copies from the store, since no other node will.
+   */
+  heirCopies?: Entry[];
 }
 
 /**
@@ -44,13 +49,14 @@ export function wins(a: Entry, b: Entry): boolean {
  * Ranking against the merged state instead made the outcome depend on arrival order, and
  * nodes that received the same records in different orders kept different content for good.
  */
-export function decide(path: string, local: LocalEntry | undefined, incoming: Entry[], me: string): Decision | null {
+export function decide(path: string, local: LocalEntry | undefined, incoming: Entry[], me: string, heirs: ReadonlySet<string> = NO_HEIRS): Decision | null {
   let versions = local ? liveVersions(local) : [];
   let vv = local?.vv ?? {};
   let cur: Entry | undefined = local;
   let changed = false;
-  // This node's own version on disk, and whether a version it never saw beat it.
-  const mine = local && local.author === me ? versions.find((v) => sameVersion(v, local)) : undefined;
+  // This node's own version on disk (also one a former id it is the heir of wrote), and
+  // whether a version it never saw beat it.
+  const mine = local && (local.author === me || heirs.has(local.author)) ? versions.find((v) => sameVersion(v, local)) : undefined;
   let beaten = false;
   for (const r of incoming) {
     // Checked before the vector test: a winner's descendant may have come first in the batch.
@@ -88,6 +94,22 @@ export function decide(path: string, local: LocalEntry | undefined, incoming: En
   else if (local && final.kind === 'file' && sameContent(local, final)) op = 'meta';
   else op = 'write';
   return { path, local, final, op, keepLocal: keepLocal && op !== 'record' };
+}
+
+const NO_HEIRS: ReadonlySet<string> = new Set();
+
+/**
+ * The versions `received` now that lost to the decided winner, were written by a former id
+ * this node is the heir of, and are not what this disk holds at the path: the node that
+ * should keep them as conflict copies is this one, whose disk went back in time.
+ */
+export function heirCopies(d: Decision, received: Entry[], heirs: ReadonlySet<string>): Entry[] {
+  const versions = d.final.versions;
+  if (heirs.size === 0 || !versions) return [];
+  const winner = versions.find((v) => sameVersion(v, d.final)) ?? d.final;
+  return beatenBy(winner, versions).filter(
+    (v) => v.kind === 'file' && heirs.has(v.author) && received.some((r) => sameVersion(r, v)) && !(d.local?.kind === 'file' && sameContent(d.local, v)),
+  );
 }
 
 /**

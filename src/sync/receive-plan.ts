@@ -1,6 +1,6 @@
 import type { Adopt } from '../config/types.js';
 import { placedView, stateOf, type LocalEntry } from '../manifest/manifest.js';
-import { decide, type Decision, type Resolved } from './plan.js';
+import { decide, heirCopies, type Decision, type Resolved } from './plan.js';
 import { sameContent, type Entry } from './record.js';
 import type { Change, ScanResult } from './scan.js';
 import { bumpVV, mergeVV } from './vv.js';
@@ -23,6 +23,8 @@ export interface Facts {
   entries: Map<string, LocalEntry | undefined>;
   /** The scan of the paths whose disk no longer matches the manifest (null: none, or a subscriber). */
   scan: ScanResult | null;
+  /** Former ids this node is the heir of (identity.ts `heirOf`). */
+  heirs?: ReadonlySet<string>;
 }
 
 /** What a receive does, decided before anything is done; carried out by reconcile.ts `carryOut`. */
@@ -83,7 +85,9 @@ export function planReceive(f: Facts): Plan {
     let local = recorded.get(path) ?? placedView(fed);
     const stat = restat.get(path);
     if (stat !== undefined && local && !recorded.has(path)) local = { ...local, stat };
-    const d = decide(path, local, records, f.me);
+    const d = decide(path, local, records, f.me, f.heirs);
+    const copies = d && f.heirs ? heirCopies(d, f.incoming.get(path) ?? [], f.heirs) : [];
+    if (d && copies.length > 0) d.heirCopies = copies;
     if (!fed?.absent) {
       if (d) plan.decisions.push(d);
       continue;

@@ -4,6 +4,7 @@ import type { SetContext } from './context.js';
 import { deletedMeanwhile, snapshotRecords } from './bootstrap.js';
 import { conflictPath, notePromises, rankAgain } from './conflict.js';
 import { diskMatches, diskState } from './disk.js';
+import { heirOf } from './identity.js';
 import type { Snapshot } from './housekeep/snapshot.js';
 import { recordChanges } from './outbox.js';
 import type { PeerBatch } from './pull.js';
@@ -81,7 +82,7 @@ async function gather(ctx: SetContext, received: Entry[], opts: PlanOptions, ove
   // A subscriber never records local changes: its drift is reverted by the next scan.
   const scan = dirty.length > 0 && ctx.set.role !== 'subscribe' ? await scanTree(ctx, dirty, { ignoreSettle: true, absent: true }) : null;
   for (const c of scan?.changes ?? []) if (!entries.has(c.entry.path)) entries.set(c.entry.path, entry(c.entry.path));
-  return { me: ctx.nodeId, fresh: opts.fresh ?? false, adopt: ctx.set.adopt, incoming, excluded, entries, scan };
+  return { me: ctx.nodeId, fresh: opts.fresh ?? false, adopt: ctx.set.adopt, incoming, excluded, entries, scan, heirs: heirOf(ctx.manifest) };
 }
 
 /**

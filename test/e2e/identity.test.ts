@@ -6,7 +6,7 @@
 import Database from 'better-sqlite3';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { startProxy, type Proxy } from '../support/proxy.js';
@@ -111,6 +111,43 @@ for (const server of servers('node identity')) {
         const now = nodeIdOf(a);
         assert.notEqual(now, a.id, 'A took a new id');
         assert.ok(newIdWarnings(a).length > 0, `A's log says it took a new id:\n${readFileSync(a.logFile, 'utf8')}`);
+      } finally {
+        await fed.close();
+      }
+    });
+
+    it('a version published before a revert and beaten by a concurrent one is kept as a conflict copy by the reverted node', { timeout: 600_000 }, async () => {
+      const fed = await Federation.create(target, { nodes: ['A', 'B'] });
+      const [a, b] = fed.nodes as [FedNode, FedNode];
+      try {
+        writeFileSync(a.abs('base.txt'), 'base\n');
+        await a.run();
+        await b.run();
+        await a.run();
+        const saved = { root: join(fed.dir, 'A-snapshot', 'root'), stateDir: join(fed.dir, 'A-snapshot', 'state') };
+        mkdirSync(join(fed.dir, 'A-snapshot'));
+        copyDisk(a, saved);
+        const mine = "A's, published before the revert\n";
+        writeFileSync(a.abs('x.txt'), mine);
+        await a.run();
+        copyDisk({ root: saved.root, stateDir: saved.stateDir } as FedNode, a);
+        // B writes the same path before it has A's version: B's is newer and wins (rule 3), so
+        // A's version must be kept as a conflict copy, and only the reverted A can make it.
+        const theirs = "B's, written without A's\n";
+        writeFileSync(b.abs('x.txt'), theirs);
+        await b.run();
+        for (const n of [a, b, a, b]) await n.run();
+        assertTreesEqual([
+          { name: 'A', tree: a.snapshot() },
+          { name: 'B', tree: b.snapshot() },
+        ]);
+        assert.equal(read(b, 'x.txt'), theirs);
+        const copies = readdirSync(b.root).filter((f) => f.startsWith('x.sync-conflict-'));
+        assert.deepEqual(copies.map((f) => read(b, f)), [mine], `A's version as one conflict copy on B: ${copies.join(', ')}`);
+        assert.ok(
+          a.logLines().some((l) => /before its state went back in time is kept as a conflict copy/.test(String(l.msg))),
+          `A's log says it kept its former version:\n${readFileSync(a.logFile, 'utf8')}`,
+        );
       } finally {
         await fed.close();
       }
