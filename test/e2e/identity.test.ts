@@ -24,6 +24,18 @@ function copyDisk(n: FedNode, to: { root: string; stateDir: string }): void {
   }
 }
 
+/** A and B synced on one file, then A's root and state dir copied aside (a VM snapshot to go back to). */
+async function syncedThenSnapshot(fed: Federation, a: FedNode, b: FedNode): Promise<{ root: string; stateDir: string }> {
+  writeFileSync(a.abs('base.txt'), 'base\n');
+  await a.run();
+  await b.run();
+  await a.run();
+  const saved = { root: join(fed.dir, 'A-snapshot', 'root'), stateDir: join(fed.dir, 'A-snapshot', 'state') };
+  mkdirSync(join(fed.dir, 'A-snapshot'));
+  copyDisk(a, saved);
+  return saved;
+}
+
 /** Every journal segment's body digest, by key. */
 async function segmentBodies(fed: Federation): Promise<Map<string, string>> {
   const out = new Map<string, string>();
@@ -74,13 +86,7 @@ for (const server of servers('node identity')) {
       const fed = await Federation.create(target, { nodes: ['A', 'B'] });
       const [a, b] = fed.nodes as [FedNode, FedNode];
       try {
-        writeFileSync(a.abs('base.txt'), 'base\n');
-        await a.run();
-        await b.run();
-        await a.run();
-        const saved = { root: join(fed.dir, 'A-snapshot', 'root'), stateDir: join(fed.dir, 'A-snapshot', 'state') };
-        mkdirSync(join(fed.dir, 'A-snapshot'));
-        copyDisk(a, saved);
+        const saved = await syncedThenSnapshot(fed, a, b);
 
         writeFileSync(a.abs('one.txt'), 'one, published before the revert\n');
         await a.run();
@@ -120,13 +126,7 @@ for (const server of servers('node identity')) {
       const fed = await Federation.create(target, { nodes: ['A', 'B'] });
       const [a, b] = fed.nodes as [FedNode, FedNode];
       try {
-        writeFileSync(a.abs('base.txt'), 'base\n');
-        await a.run();
-        await b.run();
-        await a.run();
-        const saved = { root: join(fed.dir, 'A-snapshot', 'root'), stateDir: join(fed.dir, 'A-snapshot', 'state') };
-        mkdirSync(join(fed.dir, 'A-snapshot'));
-        copyDisk(a, saved);
+        const saved = await syncedThenSnapshot(fed, a, b);
         const mine = "A's, published before the revert\n";
         writeFileSync(a.abs('x.txt'), mine);
         await a.run();
