@@ -3,7 +3,7 @@ import { createWriteStream, mkdirSync, renameSync, symlinkSync } from 'node:fs';
 import { chmod, rm, utimes } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { VerifyStream } from '../fsutil/hash.js';
+import { IntegrityError, VerifyStream } from '../fsutil/hash.js';
 import { utimesSeconds } from '../fsutil/stat.js';
 import { mapLimit } from '../util/pool.js';
 import type { SetContext } from './context.js';
@@ -57,12 +57,22 @@ export async function listVersions(ctx: SetContext, path: string): Promise<Versi
   for await (const o of ctx.store.list(JOURNAL_PREFIX)) keys.push(o.key);
   await mapLimit(keys, 8, async (key) => {
     const seg = segmentOf(key);
-    const body = seg ? await ctx.store.get(key) : null;
-    if (!seg || !body) return;
+    if (!seg) return;
+    const skip = (err: unknown) => ctx.log.warn({ key, err: (err as Error).message }, 'skipping an unreadable segment');
+    let body: Buffer | null;
+    try {
+      body = await ctx.store.get(key);
+    } catch (err) {
+      // An object this federation's key does not open (cut short, another writer's) is one
+      // unreadable segment too; a store error still fails the command.
+      if (!(err instanceof IntegrityError)) throw err;
+      return skip(err);
+    }
+    if (!body) return;
     try {
       decodeSegment(body, seg.node, seg.seq, opts).records.forEach(add);
     } catch (err) {
-      ctx.log.warn({ key, err: (err as Error).message }, 'skipping an unreadable segment');
+      skip(err);
     }
   });
   return [...found.values()].sort((a, b) => (a.entry.hlc < b.entry.hlc ? -1 : a.entry.hlc > b.entry.hlc ? 1 : a.entry.path < b.entry.path ? -1 : 1));

@@ -1,3 +1,4 @@
+import { IntegrityError } from '../fsutil/hash.js';
 import { PreconditionFailedError } from '../store/errors.js';
 import type { PutOptions } from '../store/store.js';
 import type { SetContext } from './context.js';
@@ -52,7 +53,15 @@ export async function putSegment(ctx: SetContext, seq: number, body: Buffer): Pr
 
 async function sameOrTakeOver(ctx: SetContext, seq: number, body: Buffer): Promise<void> {
   const key = segmentKey(ctx.nodeId, seq);
-  const stored = await ctx.store.get(key);
+  let stored: Buffer | null;
+  try {
+    stored = await ctx.store.get(key);
+  } catch (err) {
+    // Not even readable (not sealed with this federation's key, cut short): not this node's
+    // bytes either, so the id is given up like for any other writer's.
+    if (!(err instanceof IntegrityError)) throw err;
+    stored = null;
+  }
   // Gone again (pruned, or the HEAD raced a delete): never ours to rewrite blindly, so as taken.
   if (stored && stored.equals(body)) {
     ctx.log.info({ seq }, 'segment already stored by an earlier attempt of this node');
